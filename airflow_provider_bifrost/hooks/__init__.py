@@ -1,0 +1,1 @@
+"""Hooks: the one place that knows Bifrost's auth, HTTP policy and wire format."""
