@@ -1,0 +1,617 @@
+"""``BifrostHook``: the batch and files API of a Bifrost gateway, sync and async."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from airflow.sdk import BaseHook
+from pydantic import BaseModel, ValidationError
+
+from airflow_provider_bifrost.hooks.connection import GatewaySettings
+from airflow_provider_bifrost.hooks.errors import (
+    BifrostAPIError,
+    BifrostConfigError,
+    BifrostError,
+    BifrostProtocolError,
+)
+from airflow_provider_bifrost.hooks.http import (
+    RetryPolicy,
+    araise_for_error,
+    build_async_client,
+    build_client,
+    raise_for_error,
+)
+from airflow_provider_bifrost.hooks.models import Batch, BatchList, BatchResultItem, FileObject
+from airflow_provider_bifrost.hooks.providers import PROVIDERS, validate_provider
+from airflow_provider_bifrost.hooks.results import BatchResults
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from airflow.sdk import Connection, ObjectStoragePath
+
+M = TypeVar("M", bound=BaseModel)
+
+#: Endpoints the gateway accepts for a batch (``endpoint`` is required for OpenAI).
+BATCH_ENDPOINTS = (
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/completions",
+    "/v1/responses",
+    "/v1/messages",
+)
+STREAM_CHUNK = 256 * 1024
+
+
+def _mask(secrets: tuple[str, ...]) -> None:
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # Airflow < 3.1
+        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+    for secret in secrets:
+        mask_secret(secret)
+
+
+def validate_id(value: object, name: str = "batch_id") -> str:
+    """
+    Return a batch or file id that is safe to put in a URL path; raise naming the problem otherwise.
+
+    :param value: the id.
+    :param name: the parameter it came from.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise BifrostConfigError(
+            f"{name} is empty{'' if isinstance(value, str) else f' ({type(value).__name__})'}: "
+            "pass the id of an existing batch (a template that renders empty ends here too)."
+        )
+    if value != value.strip() or "/" in value or "\\" in value or ".." in value or any(ord(c) < 32 for c in value):
+        raise BifrostConfigError(f"{name} {value!r} is not a valid id: ids have no spaces, '/', '\\' or '..'.")
+    return value
+
+
+class BifrostHook(BaseHook):
+    """
+    Talk to a Bifrost gateway's batch and files API.
+
+    The connection's host is the gateway URL; its password is the virtual key (``x-bf-vk``), or, with
+    a login, the gateway's Basic auth password (the virtual key then goes in extra ``virtual_key``).
+    See the README for every extra. Requests that are safe to repeat are retried with backoff.
+
+    :param bifrost_conn_id: the Airflow connection of type ``bifrost``.
+    :param retry_policy: retry and backoff settings; by default built from the connection's
+        ``max_retries``.
+    """
+
+    conn_name_attr = "bifrost_conn_id"
+    default_conn_name = "bifrost_default"
+    conn_type = "bifrost"
+    hook_name = "Bifrost"
+
+    def __init__(
+        self,
+        bifrost_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bifrost_conn_id = bifrost_conn_id
+        self._retry_policy = retry_policy
+        self._async_client: httpx.AsyncClient | None = None
+
+    # -- connection ---------------------------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> GatewaySettings:
+        """The validated gateway settings of the connection (secrets registered with the masker)."""
+        return self._settings_from(self.get_connection(self.bifrost_conn_id))
+
+    async def aget_settings(self) -> GatewaySettings:
+        """The gateway settings, read without blocking the event loop."""
+        if "settings" not in self.__dict__:
+            conn = await self.aget_connection(self.bifrost_conn_id)
+            self.__dict__["settings"] = self._settings_from(conn)
+        return self.settings
+
+    def _settings_from(self, conn: Connection) -> GatewaySettings:
+        settings = GatewaySettings.from_connection(conn)
+        _mask(settings.secrets)
+        return settings
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy in force (from the connection's ``max_retries`` unless given)."""
+        if self._retry_policy is None:
+            self._retry_policy = RetryPolicy(max_retries=self.settings.max_retries)
+        return self._retry_policy
+
+    @cached_property
+    def client(self) -> httpx.Client:
+        """The sync HTTP client (created on first use)."""
+        return build_client(self.settings)
+
+    def get_conn(self) -> httpx.Client:
+        """The sync HTTP client, configured for the gateway."""
+        return self.client
+
+    def close(self) -> None:
+        """Close the sync client."""
+        if "client" in self.__dict__:
+            self.client.close()
+            del self.__dict__["client"]
+
+    async def aclose(self) -> None:
+        """Close the async client."""
+        if self._async_client is not None:
+            await self._async_client.aclose()
+            self._async_client = None
+
+    def resolve_provider(self, provider: str | None) -> str:
+        """
+        The provider to use: ``provider``, else the connection's ``default_provider``; validated.
+
+        :param provider: the provider named by the caller, if any.
+        """
+        if provider is None or (isinstance(provider, str) and not provider.strip()):
+            provider = self.settings.default_provider
+        return validate_provider(provider)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool = True,
+        stream: bool = False,
+        **request: Any,
+    ) -> httpx.Response:
+        """One request with the retry policy; the response has been checked (and read unless streaming)."""
+
+        def attempt() -> httpx.Response:
+            response = self.client.send(self.client.build_request(method, path, **request), stream=True)
+            raise_for_error(response)
+            if not stream:
+                try:
+                    response.read()
+                finally:
+                    response.close()
+            return response
+
+        return self.retry_policy.call(f"{method} {path}", attempt, idempotent=idempotent)
+
+    def _model(self, response: httpx.Response, model: type[M]) -> M:
+        what = f"{response.request.method} {response.request.url.path}"
+        try:
+            payload = response.json()
+        except ValueError:
+            excerpt = " ".join(response.text[:200].split())
+            raise BifrostProtocolError(
+                f"Bifrost {what} answered HTTP {response.status_code} with a body that is not JSON "
+                f"({response.headers.get('content-type', 'no content type')}): {excerpt!r}."
+            ) from None
+        try:
+            return model.model_validate(payload)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:3])
+            raise BifrostProtocolError(
+                f"Bifrost {what} answered with JSON that is not a {model.__name__}: {problems}."
+            ) from None
+
+    # -- batches ------------------------------------------------------------------------------
+
+    def get_batch(self, batch_id: str, provider: str | None = None) -> Batch:
+        """
+        Retrieve a batch.
+
+        :param batch_id: the batch id.
+        :param provider: the batch's provider; defaults to the connection's ``default_provider``.
+        """
+        path = f"/v1/batches/{quote(validate_id(batch_id), safe='')}"
+        response = self._send("GET", path, params={"provider": self.resolve_provider(provider)})
+        return self._model(response, Batch)
+
+    def list_batches(
+        self, provider: str | None = None, *, limit: int | None = None, after: str | None = None
+    ) -> BatchList:
+        """
+        One page of the provider's batches.
+
+        :param provider: the provider; defaults to the connection's ``default_provider``.
+        :param limit: page size.
+        :param after: the ``next_cursor`` of the previous page.
+        """
+        params: dict[str, Any] = {"provider": self.resolve_provider(provider)}
+        if limit is not None:
+            params["limit"] = limit
+        if after:
+            params["after"] = after
+        return self._model(self._send("GET", "/v1/batches", params=params), BatchList)
+
+    def iter_batches(self, provider: str | None = None, *, page_size: int | None = None) -> Iterator[Batch]:
+        """
+        Every batch of the provider, page after page.
+
+        :param provider: the provider; defaults to the connection's ``default_provider``.
+        :param page_size: batches per request.
+        """
+        after: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = self.list_batches(provider, limit=page_size, after=after)
+            yield from page.data
+            cursor = page.next_cursor or page.last_id
+            if not page.has_more or not page.data:
+                return
+            if not cursor or cursor in seen:
+                raise BifrostProtocolError(
+                    f"GET /v1/batches: has_more is set but the cursor {cursor!r} is missing or repeated."
+                )
+            seen.add(cursor)
+            after = cursor
+
+    def cancel_batch(self, batch_id: str, provider: str | None = None) -> Batch:
+        """
+        Ask the provider to cancel a batch (it moves to ``cancelling``, then ``cancelled``).
+
+        :param batch_id: the batch id.
+        :param provider: the batch's provider; defaults to the connection's ``default_provider``.
+        """
+        path = f"/v1/batches/{quote(validate_id(batch_id), safe='')}/cancel"
+        response = self._send("POST", path, params={"provider": self.resolve_provider(provider)})
+        return self._model(response, Batch)
+
+    def create_batch(
+        self,
+        *,
+        model: str,
+        provider: str | None = None,
+        endpoint: str | None = None,
+        input_file_id: str | None = None,
+        requests: list[dict[str, Any]] | None = None,
+        input_blob: str | None = None,
+        completion_window: str = "24h",
+        metadata: dict[str, str] | None = None,
+    ) -> Batch:
+        """
+        Create a batch from an uploaded file, inline requests, or a blob. Never retried blindly.
+
+        :param model: the model, as ``"provider/model"`` or just the model name when ``provider`` is set.
+        :param provider: the provider, if ``model`` does not start with it.
+        :param endpoint: the API endpoint each request calls (required for OpenAI), e.g.
+            ``/v1/chat/completions``.
+        :param input_file_id: id of an uploaded JSONL file (see :meth:`upload_file`).
+        :param requests: inline requests, ``[{"custom_id", "method", "url", "body"}, ...]``.
+        :param input_blob: the provider's own input reference (e.g. a storage URI).
+        :param completion_window: how long the provider may take.
+        :param metadata: string key/value tags stored with the batch.
+        """
+        body = build_create_body(
+            model=model,
+            provider=provider or self.settings.default_provider,
+            endpoint=endpoint,
+            input_file_id=input_file_id,
+            requests=requests,
+            input_blob=input_blob,
+            completion_window=completion_window,
+            metadata=metadata,
+        )
+        return self._model(self._send("POST", "/v1/batches", json=body, idempotent=False), Batch)
+
+    def iter_batch_result_dicts(self, batch_id: str, provider: str | None = None) -> BatchResults:
+        """
+        Every result item of a finished batch as a plain dict (exactly as sent), streamed.
+
+        The returned iterator also tells, once exhausted, the pages read and any
+        ``extra_fields.parse_errors`` (lines the gateway skipped).
+
+        :param batch_id: the batch id.
+        :param provider: the batch's provider; defaults to the connection's ``default_provider``.
+        """
+        path = f"/v1/batches/{quote(validate_id(batch_id), safe='')}/results"
+        params = {"provider": self.resolve_provider(provider)}
+
+        @contextmanager
+        def open_page(after: str | None) -> Iterator[Iterator[bytes]]:
+            response = self._send("GET", path, params={**params, **({"after": after} if after else {})}, stream=True)
+            try:
+                yield response.iter_bytes(STREAM_CHUNK)
+            finally:
+                response.close()
+
+        return BatchResults(open_page, retry=self.retry_policy, what=f"GET {path}")
+
+    def iter_batch_results(self, batch_id: str, provider: str | None = None) -> Iterator[BatchResultItem]:
+        """
+        Every result item of a finished batch, as models, streamed (see :meth:`iter_batch_result_dicts`).
+
+        :param batch_id: the batch id.
+        :param provider: the batch's provider; defaults to the connection's ``default_provider``.
+        """
+        for item in self.iter_batch_result_dicts(batch_id, provider):
+            yield BatchResultItem.model_validate(item)
+
+    # -- files --------------------------------------------------------------------------------
+
+    def upload_file(
+        self,
+        source: str | os.PathLike[str] | ObjectStoragePath,
+        provider: str | None = None,
+        *,
+        purpose: str = "batch",
+        filename: str | None = None,
+    ) -> FileObject:
+        """
+        Upload a file (streamed from disk or object storage, never read whole). Never retried blindly.
+
+        :param source: a local path or an ``ObjectStoragePath`` (``s3://``, ``file://``...).
+        :param provider: the provider to upload to; defaults to the connection's ``default_provider``.
+        :param purpose: the file's purpose (``batch`` for batch input).
+        :param filename: the name to give the file; defaults to the source's name.
+        """
+        provider = self.resolve_provider(provider)
+        opener, name = _opener(source)
+
+        def attempt() -> httpx.Response:
+            with opener() as stream:
+                request = self.client.build_request(
+                    "POST",
+                    "/v1/files",
+                    params={"provider": provider},
+                    data={"purpose": purpose},
+                    files={"file": (filename or name, stream, "application/jsonl")},
+                )
+                response = self.client.send(request)
+            raise_for_error(response)
+            return response
+
+        response = self.retry_policy.call("POST /v1/files", attempt, idempotent=False)
+        return self._model(response, FileObject)
+
+    def get_file(self, file_id: str, provider: str | None = None) -> FileObject:
+        """
+        Retrieve a file object.
+
+        :param file_id: the file id.
+        :param provider: the file's provider; defaults to the connection's ``default_provider``.
+        """
+        path = f"/v1/files/{quote(validate_id(file_id, 'file_id'), safe='')}"
+        response = self._send("GET", path, params={"provider": self.resolve_provider(provider)})
+        return self._model(response, FileObject)
+
+    def delete_file(self, file_id: str, provider: str | None = None) -> None:
+        """
+        Delete a file.
+
+        :param file_id: the file id.
+        :param provider: the file's provider; defaults to the connection's ``default_provider``.
+        """
+        path = f"/v1/files/{quote(validate_id(file_id, 'file_id'), safe='')}"
+        self._send("DELETE", path, params={"provider": self.resolve_provider(provider)})
+
+    def iter_file_content(self, file_id: str, provider: str | None = None, *, lines: bool = False) -> Iterator[bytes]:
+        """
+        Stream a file's content (e.g. a batch's output or error JSONL), in chunks or line by line.
+
+        :param file_id: the file id.
+        :param provider: the file's provider; defaults to the connection's ``default_provider``.
+        :param lines: yield one line at a time (without the line break) instead of raw chunks.
+        """
+        path = f"/v1/files/{quote(validate_id(file_id, 'file_id'), safe='')}/content"
+        response = self._send("GET", path, params={"provider": self.resolve_provider(provider)}, stream=True)
+        try:
+            chunks = response.iter_bytes(STREAM_CHUNK)
+            yield from _split_lines(chunks) if lines else chunks
+        except httpx.TransportError as exc:
+            from airflow_provider_bifrost.hooks.http import transport_error
+
+            raise transport_error(f"GET {path}", exc) from exc
+        finally:
+            response.close()
+
+    def iter_file_items(self, file_id: str, provider: str | None = None) -> Iterator[dict[str, Any]]:
+        """
+        Stream a JSONL file's lines as dicts (blank lines skipped).
+
+        :param file_id: the file id.
+        :param provider: the file's provider; defaults to the connection's ``default_provider``.
+        """
+        for number, line in enumerate(self.iter_file_content(file_id, provider, lines=True), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError:
+                raise BifrostProtocolError(f"File {file_id}: line {number} is not JSON.") from None
+            if not isinstance(item, dict):
+                raise BifrostProtocolError(f"File {file_id}: line {number} is not a JSON object.")
+            yield item
+
+    # -- async --------------------------------------------------------------------------------
+
+    async def _aclient(self) -> httpx.AsyncClient:
+        if self._async_client is None:
+            self._async_client = build_async_client(await self.aget_settings())
+        return self._async_client
+
+    async def _asend(self, method: str, path: str, **request: Any) -> httpx.Response:
+        client = await self._aclient()
+
+        async def attempt() -> httpx.Response:
+            response = await client.send(client.build_request(method, path, **request), stream=True)
+            await araise_for_error(response)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            return response
+
+        return await self.retry_policy.acall(f"{method} {path}", attempt)
+
+    async def aget_batch(self, batch_id: str, provider: str | None = None) -> Batch:
+        """
+        Retrieve a batch without blocking the event loop.
+
+        :param batch_id: the batch id.
+        :param provider: the batch's provider; defaults to the connection's ``default_provider``.
+        """
+        await self.aget_settings()
+        path = f"/v1/batches/{quote(validate_id(batch_id), safe='')}"
+        response = await self._asend("GET", path, params={"provider": self.resolve_provider(provider)})
+        return self._model(response, Batch)
+
+    async def acancel_batch(self, batch_id: str, provider: str | None = None) -> Batch:
+        """
+        Cancel a batch without blocking the event loop.
+
+        :param batch_id: the batch id.
+        :param provider: the batch's provider; defaults to the connection's ``default_provider``.
+        """
+        await self.aget_settings()
+        path = f"/v1/batches/{quote(validate_id(batch_id), safe='')}/cancel"
+        response = await self._asend("POST", path, params={"provider": self.resolve_provider(provider)})
+        return self._model(response, Batch)
+
+    # -- connection test ----------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Make one cheap real call (list one batch) and say, in words a person can act on, how it went."""
+        try:
+            settings = self.settings
+            provider = settings.default_provider or "openai"
+            self.list_batches(provider, limit=1)
+        except BifrostAPIError as exc:
+            if exc.http_status == 404:
+                return False, (f"The gateway answered 404 for GET /v1/batches: is the Gateway URL right? ({exc})")
+            return False, str(exc)
+        except BifrostError as exc:
+            return False, str(exc)
+        return True, f"Connected to the Bifrost gateway at {settings.base_url} (listed {provider} batches)."
+
+
+def build_create_body(
+    *,
+    model: str,
+    provider: str | None,
+    endpoint: str | None,
+    input_file_id: str | None,
+    requests: list[dict[str, Any]] | None,
+    input_blob: str | None,
+    completion_window: str,
+    metadata: dict[str, str] | None,
+) -> dict[str, Any]:
+    """
+    Validate batch-creation parameters and build the ``POST /v1/batches`` body.
+
+    :param model: ``"provider/model"``, or the model name with ``provider`` given.
+    :param provider: the provider, when ``model`` has no provider prefix.
+    :param endpoint: the endpoint each request calls.
+    :param input_file_id: an uploaded file's id.
+    :param requests: inline requests.
+    :param input_blob: the provider's own input reference.
+    :param completion_window: how long the provider may take.
+    :param metadata: string tags.
+    """
+    if not isinstance(model, str) or not model.strip():
+        raise BifrostConfigError("model is required, e.g. model='gpt-4o-mini' with provider='openai'.")
+    prefix, _, rest = model.partition("/")
+    if rest and prefix in PROVIDERS:
+        if provider and provider != prefix:
+            raise BifrostConfigError(f"model {model!r} names provider {prefix!r} but provider is {provider!r}.")
+        provider = prefix
+    else:
+        provider = validate_provider(provider)
+        model = f"{provider}/{model}"
+    inputs = [
+        name
+        for name, value in (
+            ("input_file_id", input_file_id),
+            ("requests", requests),
+            ("input_blob", input_blob),
+        )
+        if value
+    ]
+    if len(inputs) != 1:
+        raise BifrostConfigError(
+            "Give exactly one batch input: input_file_id, requests or input_blob"
+            + (f" (got {', '.join(inputs)})." if inputs else " (got none).")
+        )
+    if endpoint is not None and endpoint not in BATCH_ENDPOINTS:
+        raise BifrostConfigError(f"endpoint {endpoint!r} is not one of {', '.join(BATCH_ENDPOINTS)}.")
+    if provider in ("openai", "azure") and not endpoint:
+        raise BifrostConfigError(
+            f"endpoint is required for provider {provider!r}, e.g. endpoint='/v1/chat/completions'."
+        )
+    if requests is not None:
+        _check_requests(requests)
+    if metadata is not None and (
+        not isinstance(metadata, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
+    ):
+        raise BifrostConfigError("metadata must be a dict of strings to strings.")
+    body: dict[str, Any] = {"model": model, "completion_window": completion_window}
+    for key, value in (
+        ("endpoint", endpoint),
+        ("input_file_id", input_file_id),
+        ("requests", requests),
+        ("input_blob", input_blob),
+        ("metadata", metadata),
+    ):
+        if value:
+            body[key] = value
+    return body
+
+
+def _check_requests(requests: Any) -> None:
+    if not isinstance(requests, list) or not requests:
+        raise BifrostConfigError("requests must be a non-empty list of {custom_id, method, url, body} dicts.")
+    seen: set[str] = set()
+    for index, request in enumerate(requests):
+        if not isinstance(request, dict):
+            raise BifrostConfigError(f"requests[{index}] is a {type(request).__name__}, not a dict.")
+        custom_id = request.get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id:
+            raise BifrostConfigError(f"requests[{index}] has no custom_id (a non-empty string).")
+        if custom_id in seen:
+            raise BifrostConfigError(f"requests[{index}] repeats custom_id {custom_id!r}; custom_ids must be unique.")
+        seen.add(custom_id)
+        if "body" not in request and "params" not in request:
+            raise BifrostConfigError(f"requests[{index}] ({custom_id!r}) has no body (or params).")
+
+
+@contextmanager
+def _open_local(path: str | os.PathLike[str]) -> Iterator[Any]:
+    with open(path, "rb") as stream:
+        yield stream
+
+
+def _opener(source: Any) -> tuple[Any, str]:
+    """A context manager factory opening ``source`` for binary reading, and its file name."""
+    if isinstance(source, (str, os.PathLike)) and not hasattr(source, "fs"):
+        if not os.path.isfile(source):
+            raise BifrostConfigError(f"upload source {os.fspath(source)!r} is not a file.")
+        return (lambda: _open_local(source)), PurePath(os.fspath(source)).name
+    if hasattr(source, "open") and hasattr(source, "name"):
+        if not source.is_file():
+            raise BifrostConfigError(f"upload source {source} is not a file.")
+        return (lambda: source.open("rb")), source.name
+    raise BifrostConfigError(f"upload source must be a path or an ObjectStoragePath, not {type(source).__name__}.")
+
+
+def _split_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.rstrip(b"\r")
+    if pending:
+        yield pending.rstrip(b"\r")

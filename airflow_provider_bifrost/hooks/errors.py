@@ -1,0 +1,224 @@
+"""
+The exceptions the Bifrost hook raises.
+
+:class:`BifrostAPIError` and its subclasses are answers from the gateway (or a proxy in front of it);
+their message names the HTTP status, the method and path, and Bifrost's error type, code and message.
+No message ever contains a credential: requests are described by method and path only.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.exceptions import AirflowException
+
+from airflow_provider_bifrost.hooks.models import ErrorBody
+
+if TYPE_CHECKING:
+    import httpx
+
+#: How much of a non-JSON error body (an HTML page from a proxy, say) goes into a message.
+BODY_EXCERPT_CHARS = 200
+
+
+class BifrostError(AirflowException):
+    """Base class of every error raised by this provider's hook."""
+
+
+class BifrostConfigError(BifrostError, ValueError):
+    """A connection or parameter is invalid; raised before any request is made."""
+
+
+class BifrostTransportError(BifrostError):
+    """The gateway could not be reached, or the connection failed, after every retry."""
+
+
+class BifrostProtocolError(BifrostError):
+    """The gateway answered, but not with what the batch API documents (shape, paging, truncation)."""
+
+
+class BifrostAPIError(BifrostError):
+    """
+    The gateway answered with an HTTP error.
+
+    :param status_code: the HTTP status (kept as ``http_status``).
+    :param method: the request method.
+    :param path: the request path, without query string.
+    :param error_type: Bifrost's error type (top-level ``type`` or ``error.type``), if any.
+    :param error_code: Bifrost's ``error.code``, if any.
+    :param api_message: Bifrost's ``error.message``, or an excerpt of a non-JSON body.
+    :param retry_after: seconds the server asked the client to wait, if it said.
+    """
+
+    #: What a person can do about this class of error; appended to the message.
+    hint: str = ""
+
+    def __init__(
+        self,
+        status_code: int,
+        method: str,
+        path: str,
+        *,
+        error_type: str | None = None,
+        error_code: str | None = None,
+        api_message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.http_status = status_code
+        self.method = method
+        self.path = path
+        self.error_type = error_type
+        self.error_code = error_code
+        self.api_message = api_message
+        self.retry_after = retry_after
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        tags = [t for t in (self.error_type, self.error_code) if t]
+        detail = f"[{'/'.join(dict.fromkeys(tags))}] " if tags else ""
+        text = f"Bifrost {self.method} {self.path} failed with HTTP {self.http_status}: "
+        text += f"{detail}{self.api_message or '(no error message in the response)'}"
+        return f"{text}. {self._hint()}" if self._hint() else text
+
+    def _hint(self) -> str:
+        return self.hint
+
+
+class BifrostBadRequestError(BifrostAPIError):
+    """400, 413, 422 and other client errors: the request itself is wrong."""
+
+    hint = "Check the task's parameters."
+
+
+class BifrostUnsupportedOperationError(BifrostBadRequestError):
+    """The provider does not support this operation (``unsupported_operation``)."""
+
+    def _hint(self) -> str:
+        from airflow_provider_bifrost.hooks.providers import BATCH_PROVIDERS
+
+        return f"Bifrost has batch support only for: {', '.join(sorted(BATCH_PROVIDERS))}."
+
+
+class BifrostAuthenticationError(BifrostAPIError):
+    """401: no credentials, or wrong ones."""
+
+    hint = (
+        "Check the connection's credentials: the virtual key (password, or extra `virtual_key` when a "
+        "login is set), the gateway login/password, or extra `auth_token`."
+    )
+
+
+class BifrostPermissionError(BifrostAPIError):
+    """403 (blocked key, model or provider) or 402 (budget exhausted)."""
+
+    hint = "The gateway's governance refused this request: ask its admin to allow this key, model or provider."
+
+
+class BifrostBudgetExceededError(BifrostPermissionError):
+    """402: the virtual key's budget is used up."""
+
+    hint = "The virtual key's budget is used up: raise it in the gateway or use another key."
+
+
+class BifrostNotFoundError(BifrostAPIError):
+    """404: no such batch or file for this provider (or a wrong gateway URL)."""
+
+    hint = "Check the id, the provider it belongs to, and the connection's gateway URL."
+
+
+class BifrostRateLimitError(BifrostAPIError):
+    """429: rate, request or token limit reached."""
+
+    hint = "Rate limited by the gateway or the provider; retried with backoff where safe."
+
+
+class BifrostServerError(BifrostAPIError):
+    """5xx: the gateway, the provider or a proxy failed or is unavailable."""
+
+
+_BY_STATUS: dict[int, type[BifrostAPIError]] = {
+    401: BifrostAuthenticationError,
+    402: BifrostBudgetExceededError,
+    403: BifrostPermissionError,
+    404: BifrostNotFoundError,
+    429: BifrostRateLimitError,
+}
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """
+    Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad.
+
+    :param value: the header's value.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def api_error_from_response(response: httpx.Response, body: bytes) -> BifrostAPIError:
+    """
+    Build the right :class:`BifrostAPIError` subclass for an error response.
+
+    :param response: the response (its body already read into ``body``).
+    :param body: the response body, possibly empty, HTML or truncated.
+    """
+    status = response.status_code
+    error_type = error_code = message = None
+    try:
+        payload = json.loads(body) if body.strip() else None
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        try:
+            parsed = ErrorBody.model_validate(payload)
+        except ValueError:
+            parsed = ErrorBody()
+        detail = parsed.error
+        error_type = parsed.type or (detail.type if detail else None)
+        error_code = detail.code if detail else None
+        message = (detail.message if detail else None) or _text(payload.get("message"))
+        if message is None:
+            message = f"JSON error body without a message: {json.dumps(payload)[:BODY_EXCERPT_CHARS]}"
+    elif body.strip():
+        kind = response.headers.get("content-type", "unknown content type").split(";")[0]
+        excerpt = " ".join(body[: BODY_EXCERPT_CHARS * 4].decode("utf-8", "replace").split())
+        message = f"non-JSON body ({kind}), probably from a proxy: {excerpt[:BODY_EXCERPT_CHARS]!r}"
+    else:
+        message = "empty body, probably from a proxy in front of the gateway"
+
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        if status >= 500:
+            cls = BifrostServerError
+        elif "unsupported_operation" in (error_code, error_type):
+            cls = BifrostUnsupportedOperationError
+        else:
+            cls = BifrostBadRequestError
+    return cls(
+        status,
+        response.request.method,
+        response.request.url.path,
+        error_type=error_type,
+        error_code=error_code,
+        api_message=message,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+    )

@@ -1,0 +1,72 @@
+"""
+The one batch status policy: which statuses are terminal, and which of those mean success.
+
+Per the gateway: ``validating``, ``in_progress``, ``finalizing``, ``cancelling`` are still moving;
+``completed`` and ``ended`` (Anthropic: done, see the request counts) are done; ``failed``,
+``expired``, ``cancelled``/``canceled`` and ``deleted`` (Gemini) are done without results to trust.
+Any other string is treated as still moving, and logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+
+log = logging.getLogger(__name__)
+
+
+class BatchState(str, Enum):
+    """What a batch status means for a waiting task."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+IN_PROGRESS_STATUSES = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
+SUCCESS_STATUSES = frozenset({"completed", "ended"})
+FAILURE_STATUSES = frozenset({"failed", "expired", "cancelled", "canceled", "deleted"})
+TERMINAL_STATUSES = SUCCESS_STATUSES | FAILURE_STATUSES
+
+_STATE_OF: dict[str, BatchState] = {
+    **dict.fromkeys(IN_PROGRESS_STATUSES, BatchState.RUNNING),
+    **dict.fromkeys(SUCCESS_STATUSES, BatchState.SUCCEEDED),
+    "failed": BatchState.FAILED,
+    "deleted": BatchState.FAILED,
+    "expired": BatchState.EXPIRED,
+    "cancelled": BatchState.CANCELLED,
+    "canceled": BatchState.CANCELLED,
+}
+_warned: set[str] = set()
+
+
+def batch_state(status: str | None) -> BatchState:
+    """
+    Classify a status string; an unknown (or missing) one is RUNNING and logged once per value.
+
+    :param status: the batch object's ``status``.
+    """
+    state = _STATE_OF.get(status or "")
+    if state is None:
+        if status not in _warned:
+            _warned.add(str(status))
+            log.warning(
+                "Bifrost returned batch status %r, which this provider does not know; treating it as not "
+                "finished. Known statuses: %s.",
+                status,
+                ", ".join(sorted(IN_PROGRESS_STATUSES | TERMINAL_STATUSES)),
+            )
+        return BatchState.RUNNING
+    return state
+
+
+def is_terminal(status: str | None) -> bool:
+    """Whether the batch will not change any more."""
+    return batch_state(status) is not BatchState.RUNNING
+
+
+def is_success(status: str | None) -> bool:
+    """Whether the batch finished in a state whose results can be fetched."""
+    return batch_state(status) is BatchState.SUCCEEDED
