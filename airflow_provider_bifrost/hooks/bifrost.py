@@ -172,6 +172,7 @@ class BifrostHook(BaseHook):
         *,
         idempotent: bool = True,
         stream: bool = False,
+        retry: RetryPolicy | None = None,
         **request: Any,
     ) -> httpx.Response:
         """One request with the retry policy; the response has been checked (and read unless streaming)."""
@@ -186,7 +187,7 @@ class BifrostHook(BaseHook):
                     response.close()
             return response
 
-        return self.retry_policy.call(f"{method} {path}", attempt, idempotent=idempotent)
+        return (retry or self.retry_policy).call(f"{method} {path}", attempt, idempotent=idempotent)
 
     def _model(self, response: httpx.Response, model: type[M]) -> M:
         what = f"{response.request.method} {response.request.url.path}"
@@ -487,7 +488,9 @@ class BifrostHook(BaseHook):
         try:
             settings = self.settings
             provider = settings.default_provider or "openai"
-            self.list_batches(provider, limit=1)
+            # One attempt: a person is waiting for the answer.
+            params = {"provider": provider, "limit": 1}
+            self._model(self._send("GET", "/v1/batches", params=params, retry=RetryPolicy(max_retries=0)), BatchList)
         except BifrostAPIError as exc:
             if exc.http_status == 404:
                 return False, (f"The gateway answered 404 for GET /v1/batches: is the Gateway URL right? ({exc})")

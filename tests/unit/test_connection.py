@@ -137,7 +137,7 @@ def test_unknown_extra_is_logged_not_fatal(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_uri_form_with_scheme_in_host() -> None:
-    conn = Connection.from_uri(  # type: ignore[attr-defined]
+    conn = Connection.from_uri(
         "bifrost://http://:sk-bf-uri@localhost:8080/?default_provider=openai&timeout=30",
         conn_id="bifrost_default",
     )
