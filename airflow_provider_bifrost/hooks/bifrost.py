@@ -27,6 +27,7 @@ from airflow_provider_bifrost.hooks.http import (
     build_async_client,
     build_client,
     raise_for_error,
+    transport_error,
 )
 from airflow_provider_bifrost.hooks.models import Batch, BatchList, BatchResultItem, FileObject
 from airflow_provider_bifrost.hooks.providers import PROVIDERS, validate_provider
@@ -74,6 +75,26 @@ def validate_id(value: object, name: str = "batch_id") -> str:
     if value != value.strip() or "/" in value or "\\" in value or ".." in value or any(ord(c) < 32 for c in value):
         raise BifrostConfigError(f"{name} {value!r} is not a valid id: ids have no spaces, '/', '\\' or '..'.")
     return value
+
+
+def batch_path(batch_id: object, suffix: str = "") -> str:
+    """
+    The URL path of a batch (``/v1/batches/{id}{suffix}``), the id validated and escaped.
+
+    :param batch_id: the batch id.
+    :param suffix: e.g. ``/cancel`` or ``/results``.
+    """
+    return f"/v1/batches/{quote(validate_id(batch_id), safe='')}{suffix}"
+
+
+def file_path(file_id: object, suffix: str = "") -> str:
+    """
+    The URL path of a file (``/v1/files/{id}{suffix}``), the id validated and escaped.
+
+    :param file_id: the file id.
+    :param suffix: e.g. ``/content``.
+    """
+    return f"/v1/files/{quote(validate_id(file_id, 'file_id'), safe='')}{suffix}"
 
 
 class BifrostHook(BaseHook):
@@ -216,7 +237,7 @@ class BifrostHook(BaseHook):
         :param batch_id: the batch id.
         :param provider: the batch's provider; defaults to the connection's ``default_provider``.
         """
-        path = f"/v1/batches/{quote(validate_id(batch_id), safe='')}"
+        path = batch_path(batch_id)
         response = self._send("GET", path, params={"provider": self.resolve_provider(provider)})
         return self._model(response, Batch)
 
@@ -266,7 +287,7 @@ class BifrostHook(BaseHook):
         :param batch_id: the batch id.
         :param provider: the batch's provider; defaults to the connection's ``default_provider``.
         """
-        path = f"/v1/batches/{quote(validate_id(batch_id), safe='')}/cancel"
+        path = batch_path(batch_id, "/cancel")
         response = self._send("POST", path, params={"provider": self.resolve_provider(provider)})
         return self._model(response, Batch)
 
@@ -317,7 +338,7 @@ class BifrostHook(BaseHook):
         :param batch_id: the batch id.
         :param provider: the batch's provider; defaults to the connection's ``default_provider``.
         """
-        path = f"/v1/batches/{quote(validate_id(batch_id), safe='')}/results"
+        path = batch_path(batch_id, "/results")
         params = {"provider": self.resolve_provider(provider)}
 
         @contextmanager
@@ -384,7 +405,7 @@ class BifrostHook(BaseHook):
         :param file_id: the file id.
         :param provider: the file's provider; defaults to the connection's ``default_provider``.
         """
-        path = f"/v1/files/{quote(validate_id(file_id, 'file_id'), safe='')}"
+        path = file_path(file_id)
         response = self._send("GET", path, params={"provider": self.resolve_provider(provider)})
         return self._model(response, FileObject)
 
@@ -395,7 +416,7 @@ class BifrostHook(BaseHook):
         :param file_id: the file id.
         :param provider: the file's provider; defaults to the connection's ``default_provider``.
         """
-        path = f"/v1/files/{quote(validate_id(file_id, 'file_id'), safe='')}"
+        path = file_path(file_id)
         self._send("DELETE", path, params={"provider": self.resolve_provider(provider)})
 
     def iter_file_content(self, file_id: str, provider: str | None = None, *, lines: bool = False) -> Iterator[bytes]:
@@ -406,14 +427,12 @@ class BifrostHook(BaseHook):
         :param provider: the file's provider; defaults to the connection's ``default_provider``.
         :param lines: yield one line at a time (without the line break) instead of raw chunks.
         """
-        path = f"/v1/files/{quote(validate_id(file_id, 'file_id'), safe='')}/content"
+        path = file_path(file_id, "/content")
         response = self._send("GET", path, params={"provider": self.resolve_provider(provider)}, stream=True)
         try:
             chunks = response.iter_bytes(STREAM_CHUNK)
             yield from _split_lines(chunks) if lines else chunks
         except httpx.TransportError as exc:
-            from airflow_provider_bifrost.hooks.http import transport_error
-
             raise transport_error(f"GET {path}", exc) from exc
         finally:
             response.close()
@@ -465,7 +484,7 @@ class BifrostHook(BaseHook):
         :param provider: the batch's provider; defaults to the connection's ``default_provider``.
         """
         await self.aget_settings()
-        path = f"/v1/batches/{quote(validate_id(batch_id), safe='')}"
+        path = batch_path(batch_id)
         response = await self._asend("GET", path, params={"provider": self.resolve_provider(provider)})
         return self._model(response, Batch)
 
@@ -477,7 +496,7 @@ class BifrostHook(BaseHook):
         :param provider: the batch's provider; defaults to the connection's ``default_provider``.
         """
         await self.aget_settings()
-        path = f"/v1/batches/{quote(validate_id(batch_id), safe='')}/cancel"
+        path = batch_path(batch_id, "/cancel")
         response = await self._asend("POST", path, params={"provider": self.resolve_provider(provider)})
         return self._model(response, Batch)
 
