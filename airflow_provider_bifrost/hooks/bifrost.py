@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from functools import cached_property
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,6 +22,7 @@ from airflow_provider_bifrost.hooks.errors import (
     BifrostProtocolError,
 )
 from airflow_provider_bifrost.hooks.http import (
+    SHARED_ASYNC_CLIENTS,
     RetryPolicy,
     araise_for_error,
     build_async_client,
@@ -34,7 +35,7 @@ from airflow_provider_bifrost.hooks.providers import PROVIDERS, validate_provide
 from airflow_provider_bifrost.hooks.results import BatchResults
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
 
     from airflow.sdk import Connection, ObjectStoragePath
 
@@ -318,7 +319,8 @@ class BifrostHook(BaseHook):
         """
         body = build_create_body(
             model=model,
-            provider=provider or self.settings.default_provider,
+            provider=provider,
+            default_provider=self.settings.default_provider,
             endpoint=endpoint,
             input_file_id=input_file_id,
             requests=requests,
@@ -462,6 +464,21 @@ class BifrostHook(BaseHook):
             self._async_client = build_async_client(await self.aget_settings())
         return self._async_client
 
+    @asynccontextmanager
+    async def shared_async_client(self) -> AsyncIterator[BifrostHook]:
+        """
+        Within the block, async calls use the client this event loop shares for the same gateway.
+
+        Triggers use this so that many of them polling one gateway share one connection pool.
+        """
+        settings = await self.aget_settings()
+        async with SHARED_ASYNC_CLIENTS.lease(settings) as client:
+            own, self._async_client = self._async_client, client
+            try:
+                yield self
+            finally:
+                self._async_client = own
+
     async def _asend(self, method: str, path: str, **request: Any) -> httpx.Response:
         client = await self._aclient()
 
@@ -529,18 +546,20 @@ def build_create_body(
     input_blob: str | None,
     completion_window: str,
     metadata: dict[str, str] | None,
+    default_provider: str | None = None,
 ) -> dict[str, Any]:
     """
     Validate batch-creation parameters and build the ``POST /v1/batches`` body.
 
     :param model: ``"provider/model"``, or the model name with ``provider`` given.
-    :param provider: the provider, when ``model`` has no provider prefix.
+    :param provider: the provider, when ``model`` has no provider prefix (must agree when it has one).
     :param endpoint: the endpoint each request calls.
     :param input_file_id: an uploaded file's id.
     :param requests: inline requests.
     :param input_blob: the provider's own input reference.
     :param completion_window: how long the provider may take.
     :param metadata: string tags.
+    :param default_provider: the connection's default, used only when neither names a provider.
     """
     if not isinstance(model, str) or not model.strip():
         raise BifrostConfigError("model is required, e.g. model='gpt-4o-mini' with provider='openai'.")
@@ -550,7 +569,7 @@ def build_create_body(
             raise BifrostConfigError(f"model {model!r} names provider {prefix!r} but provider is {provider!r}.")
         provider = prefix
     else:
-        provider = validate_provider(provider)
+        provider = validate_provider(provider or default_provider)
         model = f"{provider}/{model}"
     inputs = [
         name

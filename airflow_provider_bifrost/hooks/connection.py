@@ -68,6 +68,17 @@ class GatewaySettings:
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @property
+    def client_key(self) -> tuple[object, ...]:
+        """What makes two connections able to share one HTTP client (kept in memory only)."""
+        return (
+            self.base_url,
+            tuple(sorted(self.headers.items())),
+            tuple(sorted(self.credential_headers.items())),
+            self.timeout,
+            self.verify,
+        )
+
+    @property
     def httpx_timeout(self) -> httpx.Timeout:
         """The timeout object for httpx clients: always finite."""
         return httpx.Timeout(self.timeout, connect=min(self.timeout, DEFAULT_CONNECT_TIMEOUT))

@@ -13,6 +13,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_bifrost.hooks.status import BatchState, batch_state
 
+#: The batch object's timestamps (unix seconds), in lifecycle order.
+BATCH_TIMESTAMPS = (
+    "created_at",
+    "in_progress_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+    "expires_at",
+)
+
 
 class WireModel(BaseModel):
     """Base: tolerant of absent fields, keeps unknown ones."""
@@ -83,6 +96,36 @@ class Batch(WireModel):
     def state(self) -> BatchState:
         """What the status means, per the one status policy."""
         return batch_state(self.status)
+
+    @property
+    def unsuccessful_requests(self) -> int:
+        """Requests that did not succeed: failed, expired or cancelled."""
+        counts = self.request_counts
+        return counts.failed + (counts.expired or 0) + (counts.canceled or 0)
+
+    def progress_line(self) -> str:
+        """One line a person reads at a glance: ``batch_abc in_progress: 7,412/10,000 done (74%), 12 failed``."""
+        counts = self.request_counts
+        done = counts.completed + counts.failed
+        share = f" ({100 * done // counts.total}%)" if counts.total else ""
+        return f"{self.id} {self.status}: {done:,}/{counts.total:,} done{share}, {self.unsuccessful_requests:,} failed"
+
+    def summary(self, provider: str) -> dict[str, Any]:
+        """
+        A compact, JSON-safe description for XCom and trigger events: never the results.
+
+        :param provider: the provider the batch belongs to.
+        """
+        return {
+            "batch_id": self.id,
+            "provider": provider,
+            "status": self.status,
+            "request_counts": self.request_counts.model_dump(mode="json", exclude_none=True),
+            "output_file_id": self.output_file_id,
+            "error_file_id": self.error_file_id,
+            "errors": self.error_messages(),
+            **{name: getattr(self, name) for name in BATCH_TIMESTAMPS if getattr(self, name) is not None},
+        }
 
     def error_messages(self) -> list[str]:
         """The batch's own error details, one line each."""
