@@ -25,6 +25,12 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {"integration-name": "Bifrost", "python-modules": ["airflow_provider_bifrost.hooks.bifrost"]},
         ],
+        "triggers": [
+            {"integration-name": "Bifrost", "python-modules": ["airflow_provider_bifrost.triggers.bifrost"]},
+        ],
+        "sensors": [
+            {"integration-name": "Bifrost", "python-modules": ["airflow_provider_bifrost.sensors.bifrost"]},
+        ],
         "connection-types": [
             {
                 "connection-type": "bifrost",

@@ -1,0 +1,1 @@
+"""Sensors: wait for a Bifrost batch to finish."""

@@ -1,0 +1,167 @@
+"""``BifrostBatchSensor``: wait for a Bifrost batch to finish, deferred to the triggerer by default."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+
+from airflow_provider_bifrost.hooks.bifrost import BifrostHook, validate_id
+from airflow_provider_bifrost.hooks.status import BatchState
+from airflow_provider_bifrost.triggers.bifrost import EVENT_STATUSES, BifrostBatchTrigger, terminal_event
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+SEVEN_DAYS = 7 * 24 * 3600
+#: Extra time the deferral gets beyond the trigger's own deadline, so the trigger's last status
+#: check (and its clear ``timeout`` event) normally wins over Airflow's deferral timeout.
+DEFERRAL_GRACE = timedelta(minutes=2)
+
+
+class BifrostBatchSensor(BaseSensorOperator):
+    """
+    Wait until a Bifrost batch is finished; succeed if it completed, fail if it did not.
+
+    Deferrable by default: it checks the batch once (a finished batch never defers), then hands
+    the wait to :class:`~airflow_provider_bifrost.triggers.bifrost.BifrostBatchTrigger`, freeing the
+    worker slot. With ``deferrable=False`` it pokes, in ``poke`` or ``reschedule`` mode.
+
+    ``completed`` and ``ended`` succeed unless the share of requests that did not succeed reaches
+    ``failed_share_threshold``; ``failed``, ``expired`` and ``cancelled`` fail the task (without
+    retries: waiting again cannot change them) with the batch's own errors. Running out of
+    ``timeout`` raises ``AirflowSensorTimeout``, which honours ``soft_fail``.
+
+    Returns (to XCom) a compact summary: batch id, provider, status, request counts, output and
+    error file ids, errors and timestamps; never the results.
+
+    :param batch_id: the batch to wait for (templated: e.g. pulled from XCom).
+    :param provider: the batch's provider (templated); default: the connection's ``default_provider``.
+    :param bifrost_conn_id: the Bifrost connection.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param poke_interval: seconds between status checks (in the triggerer too).
+    :param timeout: seconds to wait in all before ``AirflowSensorTimeout``; default 7 days.
+    :param failed_share_threshold: fail when at least this share of the requests failed, expired or
+        were cancelled (1.0: only when all did; 0.1: at 10%; None: never).
+    :param cancel_on_kill: cancel the batch when the task is killed (marked failed/success or
+        cleared while running or deferred; deferred needs Airflow 3.3+).
+    """
+
+    template_fields = ("batch_id", "provider")
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        batch_id: str,
+        provider: str | None = None,
+        bifrost_conn_id: str = BifrostHook.default_conn_name,
+        deferrable: bool = True,
+        poke_interval: float = 60,
+        timeout: float = SEVEN_DAYS,
+        failed_share_threshold: float | None = 1.0,
+        cancel_on_kill: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        if failed_share_threshold is not None and not 0 < failed_share_threshold <= 1:
+            raise ValueError(
+                f"failed_share_threshold must be in (0, 1] or None, got {failed_share_threshold!r} ({self.task_id})"
+            )
+        self.batch_id = batch_id
+        self.provider = provider
+        self.bifrost_conn_id = bifrost_conn_id
+        self.deferrable = deferrable
+        self.failed_share_threshold = failed_share_threshold
+        self.cancel_on_kill = cancel_on_kill
+
+    @cached_property
+    def hook(self) -> BifrostHook:
+        """The hook for ``bifrost_conn_id``."""
+        return BifrostHook(self.bifrost_conn_id)
+
+    def _resolve(self) -> None:
+        """Check the rendered batch id and pin the provider (so the trigger needs no default)."""
+        validate_id(self.batch_id)
+        self.provider = self.hook.resolve_provider(self.provider)
+
+    def execute(self, context: Context) -> Any:
+        """Check once; return at once if finished, else defer (or poke when not deferrable)."""
+        self._resolve()
+        if not self.deferrable:
+            return super().execute(context)
+        batch = self.hook.get_batch(self.batch_id, self.provider)
+        self.log.info("%s", batch.progress_line())
+        if batch.state is not BatchState.RUNNING:
+            return self.execute_complete(context, terminal_event(batch, self.provider))
+        self.defer(
+            trigger=BifrostBatchTrigger(
+                batch_id=self.batch_id,
+                provider=self.provider,
+                bifrost_conn_id=self.bifrost_conn_id,
+                poll_interval=self.poke_interval,
+                deadline=time.time() + self.timeout,
+                cancel_on_kill=self.cancel_on_kill,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One status check (poke and reschedule modes); logs the progress every time."""
+        batch = self.hook.get_batch(self.batch_id, self.provider)
+        self.log.info("%s", batch.progress_line())
+        if batch.state is BatchState.RUNNING:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(
+            is_done=True, xcom_value=self.execute_complete(context, terminal_event(batch, self.provider))
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """
+        Decide the task's outcome from a batch event; only known events are accepted.
+
+        :param context: the task context.
+        :param event: the trigger's event payload.
+        """
+        if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
+            raise AirflowException(
+                f"Unexpected trigger event for batch {self.batch_id}: {event!r}; expected a dict whose status is "
+                f"one of {', '.join(sorted(EVENT_STATUSES))}."
+            )
+        if event.get("batch_id") != self.batch_id:
+            raise AirflowException(f"Trigger event is for batch {event.get('batch_id')!r}, not {self.batch_id!r}.")
+        status, message = event["status"], event.get("message", "")
+        self.log.info("Batch %s finished waiting: %s (%s)", self.batch_id, status, message)
+        if status == "success":
+            summary: dict[str, Any] = event.get("batch") or {}
+            self._check_failed_share(summary)
+            return summary
+        if status == "timeout":
+            raise AirflowSensorTimeout(f"Bifrost batch {self.batch_id}: {message}")
+        if status == "error":
+            raise AirflowException(f"Waiting for Bifrost batch {self.batch_id} failed: {message}")
+        raise AirflowFailException(f"Bifrost batch {self.batch_id} ended {event.get('batch_status')}: {message}")
+
+    def _check_failed_share(self, summary: dict[str, Any]) -> None:
+        counts = summary.get("request_counts") or {}
+        total = counts.get("total") or 0
+        unsuccessful = sum(counts.get(name) or 0 for name in ("failed", "expired", "canceled"))
+        if self.failed_share_threshold is None or not total:
+            return
+        if unsuccessful / total >= self.failed_share_threshold:
+            raise AirflowFailException(
+                f"Bifrost batch {self.batch_id} {summary.get('status')}, but {unsuccessful:,} of {total:,} requests "
+                f"did not succeed ({unsuccessful / total:.0%}), at or above failed_share_threshold="
+                f"{self.failed_share_threshold}."
+            )
+
+    def on_kill(self) -> None:
+        """Cancel the batch when the running (poking) task is killed, if ``cancel_on_kill``."""
+        if self.cancel_on_kill and self.batch_id:
+            batch = self.hook.cancel_batch(self.batch_id, self.provider)
+            self.log.info("Cancelled batch %s on kill: now %s", self.batch_id, batch.status)
