@@ -439,3 +439,12 @@ def test_uri_form_connection_from_the_environment(emulator: EmulatorClient, monk
     host = emulator.url.removeprefix("http://")
     monkeypatch.setenv("AIRFLOW_CONN_BIFROST_URI", f"bifrost://http://:sk-bf-uri@{host}/v1?default_provider=anthropic")
     assert BifrostHook("bifrost_uri").get_batch(seeded["id"]).id == seeded["id"]
+
+
+def test_model_prefix_wins_over_the_connection_default(emulator: EmulatorClient, make_hook: MakeHook) -> None:
+    hook = make_hook(extra={"default_provider": "openai"})
+    batch = hook.create_batch(model="anthropic/claude-3-5-haiku", requests=REQUESTS)
+    assert emulator.requests("^/v1/batches$")[-1]["status"] == 200
+    assert hook.get_batch(batch.id, "anthropic").id == batch.id
+    with_default = hook.create_batch(model="gpt-4o-mini", endpoint="/v1/chat/completions", requests=REQUESTS)
+    assert hook.get_batch(with_default.id).id == with_default.id
