@@ -1,5 +1,5 @@
 """
-Quickstart: submit a small batch through Bifrost, wait for it, write every result to storage.
+Quickstart: submit a small batch through Bifrost, wait for it in the triggerer, write every result to storage.
 
 Connection ``bifrost_default`` points at the gateway (the README's demo starts a local emulator);
 Variable ``bifrost_output_uri`` says where results go (default: a local folder).
@@ -7,13 +7,12 @@ Variable ``bifrost_output_uri`` says where results go (default: a local folder).
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from airflow.sdk import DAG, ObjectStoragePath, Variable, task
 
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook
-from airflow_provider_bifrost.hooks.status import is_success, is_terminal
+from airflow_provider_bifrost.sensors.bifrost import BifrostBatchSensor
 
 DEFAULT_OUTPUT_URI = "file:///tmp/bifrost-quickstart"
 QUESTIONS = ["What is Airflow?", "What is a batch API?", "Why stream large results?", "What is XCom?"]
@@ -44,22 +43,13 @@ with DAG(
         return batch.id
 
     @task
-    def wait_for_batch(batch_id: str) -> str:
-        """Poll until the batch is finished (the sensor issue replaces this with a deferrable sensor)."""
-        hook = BifrostHook()
-        while not is_terminal((batch := hook.get_batch(batch_id, "openai")).status):
-            time.sleep(1)
-        if not is_success(batch.status):
-            raise RuntimeError(f"Batch {batch_id} ended {batch.status}: {batch.error_messages()}")
-        return batch_id
-
-    @task
-    def export_results(batch_id: str) -> dict[str, object]:
+    def export_results(summary: dict[str, object]) -> dict[str, object]:
         """Stream every result into one JSONL file; return where it is and how many lines it has."""
         import json
 
         output = ObjectStoragePath(Variable.get("bifrost_output_uri", default=DEFAULT_OUTPUT_URI))
         output.mkdir(parents=True, exist_ok=True)
+        batch_id = str(summary["batch_id"])
         target = output / f"{batch_id}.jsonl"
         count = 0
         with target.open("w") as sink:
@@ -69,4 +59,7 @@ with DAG(
         print(f"Wrote {count} results to {target}")
         return {"uri": str(target), "results": count}
 
-    export_results(wait_for_batch(create_batch()))
+    batch_id = create_batch()
+    # Deferrable: the wait runs in the triggerer, not in a worker slot.
+    wait = BifrostBatchSensor(task_id="wait_for_batch", batch_id=batch_id, provider="openai", poke_interval=2)
+    export_results(wait.output)
