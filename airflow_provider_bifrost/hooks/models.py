@@ -183,13 +183,7 @@ class BatchResultItem(WireModel):
     @property
     def succeeded(self) -> bool:
         """Whether the request produced a usable answer."""
-        if self.error is not None and (self.error.code or self.error.message):
-            return False
-        if self.result is not None:
-            return self.result.type == "succeeded"
-        if self.response is not None and self.response.status_code is not None:
-            return 200 <= self.response.status_code < 300
-        return False
+        return item_succeeded(self.to_dict())
 
 
 class FileObject(WireModel):
@@ -223,3 +217,22 @@ class ErrorBody(WireModel):
     status_code: int | None = None
     error: ErrorDetail | None = None
     extra_fields: dict[str, Any] | None = None
+
+
+def item_succeeded(item: dict[str, Any]) -> bool:
+    """
+    Whether a result item (as a plain dict) is a usable answer: no error, and a ``succeeded`` result
+    (Anthropic style) or a 2xx response (OpenAI style).
+
+    :param item: one result item, as sent by the gateway.
+    """
+    error = item.get("error")
+    if isinstance(error, dict) and (error.get("code") or error.get("message")):
+        return False
+    result = item.get("result")
+    if isinstance(result, dict):
+        return result.get("type") == "succeeded"
+    response = item.get("response")
+    if isinstance(response, dict) and isinstance(response.get("status_code"), int):
+        return 200 <= response["status_code"] < 300
+    return False

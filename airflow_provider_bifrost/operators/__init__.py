@@ -1,0 +1,1 @@
+"""Operators: export a batch's results, and create batches."""
