@@ -95,7 +95,7 @@ def test_sharding_gzip_and_error_file_merge(emulator: EmulatorClient, tmp_path: 
         "from_error_file": 37,
         "parse_errors": 0,
     }
-    items = []
+    items: list[dict[str, Any]] = []
     for name in names[1:]:
         with gzip.open(folder / name) as stream:
             items.extend(json.loads(line) for line in stream)
