@@ -1,0 +1,50 @@
+"""Fixtures of the standalone tests: one Bifrost emulator and one real Airflow for the session.
+
+Every test in this directory is marked ``standalone``: skip them with ``-m "not standalone"``.
+Set ``BIFROST_STANDALONE_KEEP_HOME=1`` to keep the Airflow home (database, component and task
+logs) after the session; its path is in the failure messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from airflow_provider_bifrost.testing.emulator import EmulatorClient, run_emulator
+from tests.standalone.harness import AirflowStandalone
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+HERE = Path(__file__).resolve().parent
+DAGS_FOLDER = HERE / "dags"
+
+
+@pytest.hookimpl(tryfirst=True)  # before the ``-m`` deselection reads the markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test of this directory ``standalone``."""
+    for item in items:
+        if HERE in item.path.resolve().parents:
+            item.add_marker(pytest.mark.standalone)
+
+
+@pytest.fixture(scope="session")
+def standalone_emulator() -> Iterator[EmulatorClient]:
+    """A Bifrost emulator in a child process (the Airflow components reach it over loopback)."""
+    with run_emulator(subprocess=True) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def airflow_standalone(standalone_emulator: EmulatorClient) -> Iterator[AirflowStandalone]:
+    """A running Airflow (scheduler, dag-processor, api-server, triggerer; LocalExecutor, sqlite)
+    whose ``bifrost_default`` connection points at the emulator."""
+    connection = {"conn_type": "bifrost", "host": standalone_emulator.url, "extra": {"default_provider": "openai"}}
+    env = {"AIRFLOW_CONN_BIFROST_DEFAULT": json.dumps(connection)}
+    keep_home = os.environ.get("BIFROST_STANDALONE_KEEP_HOME", "") not in ("", "0")
+    with AirflowStandalone(DAGS_FOLDER, env=env, keep_home=keep_home) as airflow:
+        yield airflow
