@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, ObjectStoragePath, Variable, task
+from airflow.sdk import DAG, task
 
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook
+from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator
 from airflow_provider_bifrost.sensors.bifrost import BifrostBatchSensor
 
 DEFAULT_OUTPUT_URI = "file:///tmp/bifrost-quickstart"
@@ -42,24 +43,13 @@ with DAG(
         )
         return batch.id
 
-    @task
-    def export_results(summary: dict[str, object]) -> dict[str, object]:
-        """Stream every result into one JSONL file; return where it is and how many lines it has."""
-        import json
-
-        output = ObjectStoragePath(Variable.get("bifrost_output_uri", default=DEFAULT_OUTPUT_URI))
-        output.mkdir(parents=True, exist_ok=True)
-        batch_id = str(summary["batch_id"])
-        target = output / f"{batch_id}.jsonl"
-        count = 0
-        with target.open("w") as sink:
-            for item in BifrostHook().iter_batch_result_dicts(batch_id, "openai"):
-                sink.write(json.dumps(item) + "\n")
-                count += 1
-        print(f"Wrote {count} results to {target}")
-        return {"uri": str(target), "results": count}
-
     batch_id = create_batch()
     # Deferrable: the wait runs in the triggerer, not in a worker slot.
     wait = BifrostBatchSensor(task_id="wait_for_batch", batch_id=batch_id, provider="openai", poke_interval=2)
-    export_results(wait.output)
+    export = BifrostBatchResultsOperator(
+        task_id="export_results",
+        batch_id=batch_id,
+        provider="openai",
+        output_uri="{{ var.value.get('bifrost_output_uri', '" + DEFAULT_OUTPUT_URI + "') }}",
+    )
+    wait >> export

@@ -79,7 +79,8 @@ class BifrostBatchResultsOperator(BaseOperator):
     :param provider: its provider (templated); default: the connection's ``default_provider``.
     :param bifrost_conn_id: the Bifrost connection.
     :param output_uri: where to write (templated); None: into XCom.
-    :param output_conn_id: the Airflow connection of the storage (e.g. an AWS connection).
+    :param output_conn_id: the Airflow connection of the storage (e.g. an AWS connection; templated, empty
+        means none).
     :param results_per_file: items per file; None: one file.
     :param compression: ``"gzip"`` or None.
     :param include_errors: also export the requests the provider reported in the batch's error file
@@ -87,7 +88,7 @@ class BifrostBatchResultsOperator(BaseOperator):
     :param max_xcom_results: the most items the XCom mode returns.
     """
 
-    template_fields: Sequence[str] = ("batch_id", "provider", "output_uri")
+    template_fields: Sequence[str] = ("batch_id", "provider", "output_uri", "output_conn_id")
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -172,7 +173,7 @@ class BifrostBatchResultsOperator(BaseOperator):
 
     def _to_storage(self, batch: Batch, provider: str) -> dict[str, Any]:
         assert self.output_uri is not None
-        root = storage_path(self.output_uri.rstrip("/"), self.output_conn_id)
+        root = storage_path(self.output_uri.rstrip("/"), self.output_conn_id or None)
         folder = root / self.batch_id
         writer = ShardWriter(folder, items_per_file=self.results_per_file, compression=self.compression)  # type: ignore[arg-type]
         results = self.hook.iter_batch_result_dicts(self.batch_id, provider)

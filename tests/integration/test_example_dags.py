@@ -36,6 +36,23 @@ def test_quickstart_runs_green(
     run = examples.get_dag("example_bifrost_quickstart").test()
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "success", states
-    (written,) = (tmp_path / "out").glob("*.jsonl")
+    (written,) = (tmp_path / "out").glob("*/part-00000.jsonl")
     lines = [json.loads(line) for line in written.read_text().splitlines()]
     assert sorted(item["custom_id"] for item in lines) == [f"question-{i}" for i in range(4)]
+    assert (written.parent / "_manifest.json").exists()
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_process_results_maps_over_the_files_and_reduces(
+    examples: DagBag, emulator: EmulatorClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    conn = {"conn_type": "bifrost", "host": emulator.url, "extra": {"default_provider": "openai"}}
+    monkeypatch.setenv("AIRFLOW_CONN_BIFROST_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_VAR_BIFROST_OUTPUT_URI", f"file://{tmp_path}")
+    emulator.configure(timeline=(0.2, 1.0, 0.2), failed_requests=7)
+    run = examples.get_dag("example_bifrost_process_results").test()
+    states = [(ti.task_id, ti.map_index, ti.state) for ti in run.get_task_instances()]
+    assert run.state == "success", states
+    assert sorted(index for task_id, index, _ in states if task_id == "process") == [0, 1, 2]
+    summary = run.get_task_instance("summarize").xcom_pull(task_ids="summarize")
+    assert summary["items"] == 120 and summary["failed"] == 7 and summary["answers"] == 113

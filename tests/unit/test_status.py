@@ -29,9 +29,9 @@ def test_status_policy(status: str, state: BatchState) -> None:
 
 
 def test_unknown_status_is_running_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    assert batch_state("paused_by_provider") is BatchState.RUNNING
+    assert batch_state("paused_for_unit_test") is BatchState.RUNNING
     assert not is_terminal(None)
-    assert "paused_by_provider" in caplog.text
+    assert "paused_for_unit_test" in caplog.text
 
 
 def test_batch_model_tolerates_absent_and_keeps_unknown_fields() -> None:
