@@ -15,7 +15,7 @@ from airflow_provider_bifrost.hooks.bifrost import BifrostHook, validate_id
 from airflow_provider_bifrost.hooks.models import item_succeeded
 from airflow_provider_bifrost.hooks.status import BatchState
 from airflow_provider_bifrost.storage.manifest import write_manifest
-from airflow_provider_bifrost.storage.paths import storage_path
+from airflow_provider_bifrost.storage.paths import plain_uri, storage_path
 from airflow_provider_bifrost.storage.shards import COMPRESSIONS, ShardWriter
 
 if TYPE_CHECKING:
@@ -195,7 +195,8 @@ class BifrostBatchResultsOperator(BaseOperator):
             "batch_id": self.batch_id,
             "provider": provider,
             "status": batch.status,
-            "output_uri": str(folder),
+            "output_uri": plain_uri(folder),
+            "output_conn_id": self.output_conn_id or None,
             "files": [shard.uri for shard in shards],
             "shards": [{"uri": s.uri, "items": s.items, "bytes": s.bytes} for s in shards],
             "counts": {
@@ -211,5 +212,5 @@ class BifrostBatchResultsOperator(BaseOperator):
             "exported_at": datetime.now(timezone.utc).isoformat(),
         }
         write_manifest(folder, manifest)
-        self.log.info("Batch %s: manifest at %s", self.batch_id, folder / "_manifest.json")
+        self.log.info("Batch %s: manifest at %s", self.batch_id, plain_uri(folder / "_manifest.json"))
         return manifest

@@ -2,7 +2,8 @@
 The manifest of an export (``_manifest.json``, written last) and reading results back as items.
 
 Manifest fields: ``batch_id``, ``provider``, ``status``, ``output_uri`` (the export's folder),
-``files`` (URIs of the JSONL shards, in order), ``shards`` (``uri``, ``items``, ``bytes`` each),
+``output_conn_id`` (the storage connection, or null), ``files`` (plain URIs of the JSONL shards, in
+order), ``shards`` (``uri``, ``items``, ``bytes`` each),
 ``counts`` (``results``, ``succeeded``, ``errored``, ``from_error_file``, ``parse_errors``),
 ``bytes``, ``compression``, ``results_per_file``, ``exported_at``.
 """
@@ -53,11 +54,11 @@ def iter_result_items(source: str | Mapping[str, Any], conn_id: str | None = Non
 
     :param source: a shard's URI (``.jsonl`` or ``.jsonl.gz``), a manifest's URI, or a manifest dict
         (e.g. the export task's XCom value): then every shard it lists, in order.
-    :param conn_id: the storage connection.
+    :param conn_id: the storage connection (default for a manifest: the one it was written with).
     """
     if isinstance(source, Mapping):
         for uri in source["files"]:
-            yield from iter_result_items(uri, conn_id)
+            yield from iter_result_items(uri, conn_id or source.get("output_conn_id"))
         return
     if source.endswith(MANIFEST_NAME):
         yield from iter_result_items(read_manifest(source, conn_id), conn_id)

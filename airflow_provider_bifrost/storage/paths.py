@@ -1,4 +1,4 @@
-"""Resolve an output URI to an ``ObjectStoragePath`` whose filesystem is usable, or say why not."""
+"""Output locations: resolve a URI to a usable ``ObjectStoragePath``; treat folders the object-store way."""
 
 from __future__ import annotations
 
@@ -37,3 +37,43 @@ def storage_path(uri: str, conn_id: str | None = None) -> ObjectStoragePath:
             ) from None
         attach(scheme, conn_id=conn_id, fs=fsspec.filesystem(scheme))
     return ObjectStoragePath(uri, conn_id=conn_id)
+
+
+#: Schemes whose first path segment is a bucket/container that must already exist.
+BUCKET_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl", "oss"})
+LOCAL_SCHEMES = frozenset({"file", "local", ""})
+
+
+def prepare_folder(folder: ObjectStoragePath) -> None:
+    """
+    Make ``folder`` ready to receive files: create it on a local disk; on an object store, where
+    folders are only key prefixes, check that the bucket exists (an export never creates buckets).
+
+    :param folder: the export's folder.
+    """
+    if folder.protocol in LOCAL_SCHEMES:
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    bucket = folder.path.lstrip("/").split("/", 1)[0]
+    if folder.protocol in BUCKET_SCHEMES and not folder.fs.exists(bucket):
+        raise BifrostConfigError(
+            f"output_uri: bucket {bucket!r} does not exist, or the storage connection cannot see it; create it "
+            "first (the export never creates buckets)."
+        )
+
+
+def list_folder(folder: ObjectStoragePath) -> list[ObjectStoragePath]:
+    """
+    The entries directly in ``folder``; none when it does not exist yet (an unused key prefix).
+
+    :param folder: a folder or key prefix.
+    """
+    try:
+        return list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def plain_uri(path: ObjectStoragePath) -> str:
+    """``path`` as a URI other tools understand: no Airflow connection id in it (``s3://bucket/key``)."""
+    return f"{path.protocol}://{path.path}"

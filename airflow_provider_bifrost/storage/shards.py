@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Literal
 
+from airflow_provider_bifrost.storage.paths import list_folder, plain_uri, prepare_folder
+
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
@@ -64,8 +66,8 @@ class ShardWriter:
         self._sink: IO[bytes] | None = None
         self._block = bytearray()
         self._items = 0
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.iterdir():
+        prepare_folder(folder)
+        for stale in list_folder(folder):
             if TEMP_PATTERN.match(stale.name):
                 stale.unlink()
 
@@ -90,7 +92,7 @@ class ShardWriter:
         if self._sink is not None:
             self._commit()
         ours = {shard_name(i, self.compression) for i in range(len(self.shards))}
-        for leftover in self.folder.iterdir():
+        for leftover in list_folder(self.folder):
             if SHARD_PATTERN.match(leftover.name) and leftover.name not in ours:
                 leftover.unlink()
         return self.shards
@@ -132,5 +134,5 @@ class ShardWriter:
         self._raw.close()
         final = self.folder / shard_name(len(self.shards), self.compression)
         self._temp.rename(final)
-        self.shards.append(Shard(uri=str(final), items=self._items, bytes=size))
+        self.shards.append(Shard(uri=plain_uri(final), items=self._items, bytes=size))
         self._sink = self._raw = self._temp = None
