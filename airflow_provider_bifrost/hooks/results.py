@@ -2,137 +2,61 @@
 Streamed parsing of the gateway's results document, one item at a time, in one pass.
 
 ``GET /v1/batches/{id}/results`` answers ``{batch_id, results: [...], has_more, next_cursor,
-extra_fields}`` as ONE JSON document that may be hundreds of MB, with the small fields before or
-after the array. ijson's C ``items()`` is the fast way to stream ``results.item``; it compares its
-prefix with ``==`` against each event's prefix outside the values it is building, so a prefix that
-equals several paths yields the items and the small top-level fields from the same pass.
+extra_fields}`` as ONE JSON document that may be hundreds of MB. The compact layout the gateway
+writes is split at C speed (:mod:`.results_compact`); any other layout is parsed with ijson
+(:mod:`.results_ijson`). Pages are followed, and a page whose stream breaks is resumed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import ijson
 
 from airflow_provider_bifrost.hooks.errors import BifrostProtocolError
 from airflow_provider_bifrost.hooks.http import RetryPolicy, describe_failure, transport_error
+from airflow_provider_bifrost.hooks.records import ResultRecord, ResultsPage
+from airflow_provider_bifrost.hooks.results_compact import compact_prefix, parse_compact, read_head
+from airflow_provider_bifrost.hooks.results_ijson import parse_with_ijson
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
 log = logging.getLogger(__name__)
 
-ITEM_PATH = "results.item"
-#: The small top-level fields read alongside the items.
-PAGE_FIELDS = ("batch_id", "has_more", "next_cursor", "extra_fields")
+__all__ = ["BatchResults", "ResultRecord", "ResultsPage", "iter_result_records", "parse_results_document"]
 
 
-@dataclass
-class ResultsPage:
-    """What one results document said besides its items."""
-
-    batch_id: str | None = None
-    has_more: bool = False
-    next_cursor: str | None = None
-    extra_fields: dict[str, Any] = field(default_factory=dict)
-    item_count: int = 0
-
-    @property
-    def parse_errors(self) -> list[Any]:
-        """Lines the gateway could not parse and skipped (``extra_fields.parse_errors``)."""
-        errors = self.extra_fields.get("parse_errors") if isinstance(self.extra_fields, dict) else None
-        return list(errors) if isinstance(errors, list) else []
-
-
-class _PathMatcher(str):
+def iter_result_records(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[ResultRecord]:
     """
-    An ijson prefix that equals any of ``paths``, queueing each match in document order.
-
-    Matched values never nest (they are disjoint subtrees), so they complete in the order they
-    start: the queue's head is the path of the next value ijson yields.
-    """
-
-    matched: deque[str]
-    seen: set[str]
-    paths: frozenset[str]
-
-    def __new__(cls, paths: Iterable[str]) -> _PathMatcher:
-        self = super().__new__(cls, ITEM_PATH)
-        self.paths = frozenset(paths)
-        self.matched = deque()
-        self.seen = set()
-        return self
-
-    def __eq__(self, other: object) -> bool:
-        if other in self.paths:
-            self.matched.append(other)
-            return True
-        self.seen.add(other)  # type: ignore[arg-type]
-        return False
-
-    __hash__ = str.__hash__
-
-
-class _ChunkReader:
-    """A minimal file-like ``read()`` over an iterator of byte chunks, as ijson's C reader wants."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-
-    def read(self, size: int = -1) -> bytes:
-        if size == 0:  # ijson probes the type with read(0)
-            return b""
-        for chunk in self._chunks:
-            if chunk:
-                return chunk
-        return b""
-
-
-def parse_results_document(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[dict[str, Any]]:
-    """
-    Yield each result item (a dict, exactly as sent) of one results document; fill ``page`` as it goes.
+    Yield a record (JSON line and item) for each item of one results document; fill ``page`` as it goes.
 
     :param chunks: the response body, in chunks.
     :param page: receives ``batch_id``, ``has_more``, ``next_cursor``, ``extra_fields`` and the count;
         complete once the iterator is exhausted.
     :raises BifrostProtocolError: the body is not a results document, or it ends mid-document.
     """
-    matcher = _PathMatcher((ITEM_PATH, *PAGE_FIELDS))
-    try:
-        for value in ijson.items(_ChunkReader(iter(chunks)), matcher, use_float=True):
-            path = matcher.matched.popleft()
-            if path == ITEM_PATH:
-                if not isinstance(value, dict):
-                    raise BifrostProtocolError(
-                        f"Result item {page.item_count} is a {type(value).__name__}, not an object."
-                    )
-                page.item_count += 1
-                yield value
-            else:
-                _set_page_field(page, path, value)
-    except ijson.JSONError as exc:
-        raise BifrostProtocolError(
-            f"The results document is not valid JSON after {page.item_count} items ({exc}); the response "
-            "was cut short or is not a results document."
-        ) from None
-    if "results" not in matcher.seen and page.item_count == 0:
-        raise BifrostProtocolError("The response is not a results document: it has no `results` array.")
+    stream = iter(chunks)
+    head, match = read_head(stream)
+    prefix = compact_prefix(head, match)
+    if prefix is not None and match is not None:
+        yield from parse_compact(head, match, prefix, stream, page)
+    else:
+        yield from parse_with_ijson(chain([head], stream), page)
 
 
-def _set_page_field(page: ResultsPage, path: str, value: Any) -> None:
-    if path == "has_more":
-        page.has_more = bool(value)
-    elif path == "next_cursor":
-        page.next_cursor = str(value) if value not in (None, "") else None
-    elif path == "batch_id":
-        page.batch_id = str(value) if value is not None else None
-    elif path == "extra_fields" and isinstance(value, dict):
-        page.extra_fields = value
+def parse_results_document(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[dict[str, Any]]:
+    """
+    Yield each result item (a dict, as sent) of one results document; fill ``page`` as it goes.
+
+    :param chunks: the response body, in chunks.
+    :param page: receives the top-level fields and the count.
+    """
+    for record in iter_result_records(chunks, page):
+        yield record.item
 
 
 class BatchResults(Iterator[dict[str, Any]]):
@@ -160,10 +84,14 @@ class BatchResults(Iterator[dict[str, Any]]):
         self._retry = retry
         self._what = what
         self.pages: list[ResultsPage] = []
-        self._items = self._generate()
+        self._records = self._generate()
 
     def __next__(self) -> dict[str, Any]:
-        return next(self._items)
+        return next(self._records).item
+
+    def records(self) -> Iterator[ResultRecord]:
+        """The same stream as records: each item with its JSON line (the gateway's own bytes when compact)."""
+        return self._records
 
     @property
     def item_count(self) -> int:
@@ -175,7 +103,7 @@ class BatchResults(Iterator[dict[str, Any]]):
         """Every ``extra_fields.parse_errors`` entry of the pages read so far."""
         return [error for page in self.pages for error in page.parse_errors]
 
-    def _generate(self) -> Iterator[dict[str, Any]]:
+    def _generate(self) -> Iterator[ResultRecord]:
         cursor: str | None = None
         cursors: set[str] = set()
         while True:
@@ -196,7 +124,7 @@ class BatchResults(Iterator[dict[str, Any]]):
             cursors.add(page.next_cursor)
             cursor = page.next_cursor
 
-    def _read_page(self, cursor: str | None) -> Generator[dict[str, Any], None, ResultsPage]:
+    def _read_page(self, cursor: str | None) -> Generator[ResultRecord, None, ResultsPage]:
         yielded = 0
         last_id: str | None = None
         failures = 0
@@ -204,7 +132,8 @@ class BatchResults(Iterator[dict[str, Any]]):
             attempt = ResultsPage()
             try:
                 with self._open_page(cursor) as chunks:
-                    for item in parse_results_document(chunks, attempt):
+                    for record in iter_result_records(chunks, attempt):
+                        item = record.item
                         if attempt.item_count <= yielded:
                             if attempt.item_count == yielded and item.get("custom_id") != last_id:
                                 raise BifrostProtocolError(
@@ -214,7 +143,7 @@ class BatchResults(Iterator[dict[str, Any]]):
                             continue
                         yielded, last_id = attempt.item_count, item.get("custom_id")
                         failures = 0
-                        yield item
+                        yield record
                 return attempt
             except httpx.TransportError as exc:
                 failures += 1

@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook, validate_id
 from airflow_provider_bifrost.hooks.models import item_succeeded
+from airflow_provider_bifrost.hooks.records import ResultRecord
 from airflow_provider_bifrost.hooks.status import BatchState
 from airflow_provider_bifrost.storage.manifest import write_manifest
 from airflow_provider_bifrost.storage.paths import plain_uri, storage_path
@@ -144,10 +145,10 @@ class BifrostBatchResultsOperator(BaseOperator):
             return self._to_xcom(batch, provider)
         return self._to_storage(batch, provider)
 
-    def _items(self, batch: Batch, provider: str, results: BatchResults) -> Iterator[tuple[dict[str, Any], bool]]:
-        """Every item: the results, then the error file's lines; each with whether it came from the error file."""
-        for item in results:
-            yield item, False
+    def _records(self, batch: Batch, provider: str, results: BatchResults) -> Iterator[tuple[ResultRecord, bool]]:
+        """Every record: the results, then the error file's lines; each with whether it came from the error file."""
+        for record in results.records():
+            yield record, False
         if results.parse_errors:
             self.log.warning(
                 "Batch %s: the gateway could not parse %d result line(s) and skipped them: %s",
@@ -156,18 +157,20 @@ class BifrostBatchResultsOperator(BaseOperator):
                 results.parse_errors[:5],
             )
         if self.include_errors and batch.error_file_id:
-            for item in self.hook.iter_file_items(batch.error_file_id, provider):
-                yield item, True
+            for line in self.hook.iter_file_content(batch.error_file_id, provider, lines=True):
+                if line.strip():
+                    yield ResultRecord(line.strip(), json.loads(line)), True
 
     def _to_xcom(self, batch: Batch, provider: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        for item, _ in self._items(batch, provider, self.hook.iter_batch_result_dicts(self.batch_id, provider)):
+        results = self.hook.iter_batch_result_dicts(self.batch_id, provider)
+        for record, _ in self._records(batch, provider, results):
             if len(items) >= self.max_xcom_results:
                 raise AirflowFailException(
                     f"Batch {self.batch_id} has more than max_xcom_results={self.max_xcom_results} results: set "
                     "output_uri (e.g. s3://bucket/prefix or file:///path) to export them to object storage."
                 )
-            items.append(item)
+            items.append(record.item)
         self.log.info("Batch %s: returning %d results through XCom", self.batch_id, len(items))
         return items
 
@@ -180,11 +183,10 @@ class BifrostBatchResultsOperator(BaseOperator):
         progress = _Progress(self.log, self.batch_id)
         succeeded = from_error_file = 0
         try:
-            for item, from_errors in self._items(batch, provider, results):
-                line = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
-                writer.write(line)
-                progress.add(len(line) + 1)
-                succeeded += item_succeeded(item)
+            for record, from_errors in self._records(batch, provider, results):
+                writer.write(record.line)
+                progress.add(len(record.line) + 1)
+                succeeded += item_succeeded(record.item)
                 from_error_file += from_errors
             shards = writer.finish()
         except BaseException:

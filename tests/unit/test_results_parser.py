@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -12,12 +13,19 @@ def chunked(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
+@pytest.fixture(params=["compact", "spaced"])
+def dumps(request: pytest.FixtureRequest) -> Any:
+    """Encode a document the way the gateway does (compact: the fast path) or with whitespace (ijson)."""
+    separators = (",", ":") if request.param == "compact" else (", ", ": ")
+    return lambda doc: json.dumps(doc, separators=separators).encode()
+
+
 def items(n: int) -> list[dict[str, object]]:
     return [{"custom_id": f"r{i}", "response": {"status_code": 200, "body": {"n": i, "f": 0.5}}} for i in range(n)]
 
 
 @pytest.mark.parametrize("chunk_size", [1, 7, 4096])
-def test_items_and_page_fields_after_the_array(chunk_size: int) -> None:
+def test_items_and_page_fields_after_the_array(chunk_size: int, dumps: Any) -> None:
     doc = {
         "batch_id": "b1",
         "results": items(50),
@@ -26,7 +34,7 @@ def test_items_and_page_fields_after_the_array(chunk_size: int) -> None:
         "extra_fields": {"parse_errors": ["line 3: bad json"], "provider": "openai"},
     }
     page = ResultsPage()
-    got = list(parse_results_document(chunked(json.dumps(doc).encode(), chunk_size), page))
+    got = list(parse_results_document(chunked(dumps(doc), chunk_size), page))
     assert got == doc["results"]
     assert (page.batch_id, page.has_more, page.next_cursor, page.item_count) == ("b1", True, "c2", 50)
     assert page.parse_errors == ["line 3: bad json"]
@@ -41,22 +49,27 @@ def test_page_fields_before_the_array_and_floats_stay_floats() -> None:
     assert (page.has_more, page.batch_id) == (False, "b")
 
 
-def test_nested_keys_named_like_page_fields_are_not_confused() -> None:
+def test_nested_keys_named_like_page_fields_are_not_confused(dumps: Any) -> None:
     doc = {"results": [{"custom_id": "a", "has_more": True, "results": [1], "extra_fields": {"x": 1}}]}
     page = ResultsPage()
-    assert list(parse_results_document([json.dumps(doc).encode()], page)) == doc["results"]
+    assert list(parse_results_document([dumps(doc)], page)) == doc["results"]
     assert page.has_more is False
     assert page.extra_fields == {}
 
 
 def test_empty_results_is_fine_but_no_results_key_is_not() -> None:
     assert list(parse_results_document([b'{"batch_id": "b", "results": []}'], ResultsPage())) == []
+    page = ResultsPage()
+    assert (
+        list(parse_results_document([b'{"batch_id":"b","results":[],"has_more":true,"next_cursor":"n"}'], page)) == []
+    )
+    assert (page.has_more, page.next_cursor) == (True, "n")
     with pytest.raises(BifrostProtocolError, match="no `results` array"):
         list(parse_results_document([b'{"data": []}'], ResultsPage()))
 
 
-def test_truncated_document_names_how_far_it_got() -> None:
-    body = json.dumps({"results": items(3)}).encode()
+def test_truncated_document_names_how_far_it_got(dumps: Any) -> None:
+    body = dumps({"results": items(3)})
     got: list[object] = []
     with pytest.raises(BifrostProtocolError, match="after 2 items"):
         for item in parse_results_document([body[: len(body) - 40]], ResultsPage()):
@@ -64,25 +77,67 @@ def test_truncated_document_names_how_far_it_got() -> None:
     assert len(got) == 2
 
 
-@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b"", b"[1, 2]"])
+@pytest.mark.parametrize(
+    "body", [b"<html>502 Bad Gateway</html>", b"", b"[1, 2]", b'{"x":{"results":[{"custom_id":"a"}]}}']
+)
 def test_not_a_results_document(body: bytes) -> None:
     with pytest.raises(BifrostProtocolError):
         list(parse_results_document([body], ResultsPage()))
 
 
-def test_item_that_is_not_an_object() -> None:
-    with pytest.raises(BifrostProtocolError, match="is a int, not an object"):
-        list(parse_results_document([b'{"results": [{"custom_id": "a"}, 5]}'], ResultsPage()))
+@pytest.mark.parametrize("body", [b'{"results": [{"custom_id": "a"}, 5]}', b'{"results":[{"custom_id":"a"},5]}'])
+def test_item_that_is_not_an_object(body: bytes) -> None:
+    with pytest.raises(BifrostProtocolError, match="not an object"):
+        list(parse_results_document([body], ResultsPage()))
 
 
-def test_streams_without_building_a_list() -> None:
+@pytest.mark.parametrize("chunk_size", [1, 5, 64, 100_000])
+def test_compact_boundaries_inside_items_are_not_item_boundaries(chunk_size: int) -> None:
+    """``,{"custom_id":`` inside an item's own nested array, and items whose first key is another."""
+    tricky = [
+        {"custom_id": "a", "body": {"list": [{"custom_id": "x"}, {"custom_id": "y"}]}},
+        {"custom_id": "b", "text": 'says ,{"custom_id": and } ] inside a string'},
+        {"result": {"type": "succeeded"}, "custom_id": "c"},
+        {"custom_id": "d", "nested": [[{"custom_id": "z"}], {"custom_id": "w"}]},
+    ]
+    body = json.dumps({"batch_id": "b", "results": tricky, "has_more": False}, separators=(",", ":")).encode()
+    page = ResultsPage()
+    assert list(parse_results_document(chunked(body, chunk_size), page)) == tricky
+    assert (page.item_count, page.batch_id) == (4, "b")
+
+
+def test_compact_lines_are_the_gateways_own_bytes() -> None:
+    from airflow_provider_bifrost.hooks.results import iter_result_records
+
+    raw = [b'{"custom_id":"a","response":{"status_code":200,"body":{"x":1.50}}}', b'{"custom_id":"b","n":1e3}']
+    body = b'{"batch_id":"b","results":[' + b",".join(raw) + b'],"extra_fields":{}}'
+    records = list(iter_result_records(chunked(body, 10), ResultsPage()))
+    assert [r.line for r in records] == raw
+    assert records[0].item["response"]["body"]["x"] == 1.5
+
+
+def test_compact_hands_over_to_ijson_when_a_span_never_closes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Items that never start with custom_id make one ever-growing span: past the limit, ijson takes over."""
+    from airflow_provider_bifrost.hooks import results_compact
+
+    monkeypatch.setattr(results_compact, "MAX_SPAN", 2000)
+    odd = [{"custom_id": "first"}] + [{"n": i, "custom_id": f"r{i}"} for i in range(500)]
+    body = json.dumps({"results": odd, "has_more": True, "next_cursor": "c"}, separators=(",", ":")).encode()
+    page = ResultsPage()
+    assert list(parse_results_document(chunked(body, 512), page)) == odd
+    assert (page.has_more, page.next_cursor, page.item_count) == (True, "c", 501)
+
+
+@pytest.mark.parametrize("separator", [b"", b" "])
+def test_streams_without_building_a_list(separator: bytes) -> None:
     """100,000 items stream through in bounded memory: a list of them would take tens of MB."""
     import tracemalloc
 
     def body():  # produces the document lazily, so the input side holds nothing either
-        yield b'{"batch_id": "big", "results": ['
+        yield b'{"batch_id":"big","results":['
         for i in range(100_000):
-            yield (b"," if i else b"") + b'{"custom_id": "r%d", "response": {"status_code": 200, "body": {}}}' % i
+            item = b'{"custom_id":"r%d",%s"response":{"status_code":200,"body":{}}}' % (i, separator)
+            yield (b"," if i else b"") + item
         yield b"]}"
 
     page = ResultsPage()

@@ -1,0 +1,142 @@
+"""
+The fast results-document parser, for the compact layout the gateway writes.
+
+The gateway writes ``{..."results":[{"custom_id":"...},{"custom_id":"...}],...}`` without
+whitespace, each item starting with its ``custom_id``. The bytes ``,{"custom_id":"`` cannot occur
+inside a JSON string (a quote there is always escaped), so they mark an item boundary, or, rarely,
+an object inside an item's own nested array. Each candidate span is checked by decoding it with
+msgspec: a span that starts at an item decodes only if it ends where the item ends, so a nested
+match just makes the span grow to the next candidate. Items are found with ``bytes.find`` and
+decoded at C speed, and each item's own bytes are kept as its JSONL line.
+
+Anything else (whitespace, another key first, ``results`` nested) is left to the ijson parser, from
+the start or, if a span grows past :data:`MAX_SPAN`, from where this one stopped.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from airflow_provider_bifrost.hooks.errors import BifrostProtocolError
+from airflow_provider_bifrost.hooks.records import ResultRecord, ResultsPage
+from airflow_provider_bifrost.hooks.results_ijson import parse_with_ijson
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+ITEM_START = b'{"custom_id":"'
+BOUNDARY = b"," + ITEM_START
+RESULTS_KEY = re.compile(rb'"results"\s*:\s*\[\s*')
+#: The document's start is looked for in at most this many bytes.
+HEAD_LIMIT = 1024 * 1024
+#: A span that grows past this without decoding hands the rest of the document to ijson.
+MAX_SPAN = 16 * 1024 * 1024
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+
+def read_head(chunks: Iterator[bytes]) -> tuple[bytes, re.Match[bytes] | None]:
+    """Read until the results array (and its first item's start) is in view; the bytes and the match."""
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        match = RESULTS_KEY.search(head)
+        if (match and len(head) >= match.end() + len(ITEM_START)) or len(head) > HEAD_LIMIT:
+            break
+    return head, RESULTS_KEY.search(head)
+
+
+def compact_prefix(head: bytes, match: re.Match[bytes] | None) -> dict[str, Any] | None:
+    """The top-level fields before ``results`` if the document has the compact layout, else None."""
+    if match is None:
+        return None
+    rest = head[match.end() :]
+    if not (rest.startswith(ITEM_START) or rest.startswith(b"]")):
+        return None
+    try:
+        prefix = _decode(head[: match.end()] + b"]}")  # valid only if "results" is a top-level key
+    except msgspec.DecodeError:
+        return None
+    return prefix if isinstance(prefix, dict) and prefix.get("results") == [] else None
+
+
+def _records(span: bytes, items: Any, page: ResultsPage) -> Iterator[ResultRecord]:
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise BifrostProtocolError(f"Result item {page.item_count} is not an object.")
+    if len(items) == 1 and b"\n" not in span and b"\r" not in span:
+        page.item_count += 1
+        yield ResultRecord(span, items[0])
+        return
+    for item in items:
+        page.item_count += 1
+        yield ResultRecord(_encode(item), item)
+
+
+def parse_compact(
+    head: bytes, match: re.Match[bytes], prefix: dict[str, Any], chunks: Iterator[bytes], page: ResultsPage
+) -> Iterator[ResultRecord]:
+    """
+    Yield each item of a compact results document; fill ``page`` as it goes.
+
+    :param head: the document's first bytes, as read by :func:`read_head`.
+    :param match: where the results array starts in ``head``.
+    :param prefix: the top-level fields before the array (see :func:`compact_prefix`).
+    :param chunks: the rest of the body.
+    :param page: receives the top-level fields and the count.
+    """
+    for name, value in prefix.items():
+        page.set_field(name, value)
+    buf = head[match.end() :]
+    start = search = 0
+    while True:
+        boundary = buf.find(BOUNDARY, search)
+        if boundary < 0:
+            chunk = next(chunks, None)
+            if chunk is None:
+                break
+            if len(buf) - start > MAX_SPAN:
+                yield from parse_with_ijson(chain([b'{"results":[' + buf[start:], chunk], chunks), page)
+                return
+            search = max(search, len(buf) - len(BOUNDARY) + 1) - start
+            buf = buf[start:] + chunk
+            start = 0
+            continue
+        span = buf[start:boundary]
+        try:
+            items = _decode(b"[" + span + b"]")
+        except msgspec.DecodeError:
+            search = boundary + 1  # a boundary inside the item's own nesting: keep growing the span
+            continue
+        yield from _records(span, items, page)
+        start = search = boundary + 1
+    yield from _tail(buf[start:], page)
+
+
+def _tail(tail: bytes, page: ResultsPage) -> Iterator[ResultRecord]:
+    """The last item(s), the array's end, and the top-level fields after it."""
+    end = tail.find(b"]")
+    while end >= 0:  # the array ends at the first "]" up to which the items decode
+        try:
+            items = _decode(b"[" + tail[:end] + b"]")
+        except msgspec.DecodeError:
+            end = tail.find(b"]", end + 1)
+            continue
+        yield from _records(tail[:end], items, page)
+        rest = tail[end + 1 :].strip()  # "}" or ',"has_more":...}': the fields after the array
+        try:
+            fields = {} if rest == b"}" else _decode(b"{" + rest[1:]) if rest.startswith(b",") else None
+        except msgspec.DecodeError:
+            fields = None
+        if isinstance(fields, dict):
+            for name, value in fields.items():
+                page.set_field(name, value)
+            return
+        break
+    raise BifrostProtocolError(
+        f"The results document is not valid JSON after {page.item_count} items; the response was cut short or "
+        "is not a results document."
+    )
