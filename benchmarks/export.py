@@ -1,0 +1,107 @@
+"""
+Export speed and memory: BifrostBatchResultsOperator to file://, against the same response read by
+curl into /dev/null (the ceiling) and by a naive client (``response.json()``, then one
+``json.dumps`` per line).
+
+Every consumer runs in a fresh process (its peak RSS is its own; imports and the first connection
+lookup are not timed) against the emulator in another process, with ~1 KB result items. Run
+``python benchmarks/export.py [--sizes 10000,100000,400000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+MODES = {
+    "curl": "curl > /dev/null (ceiling)",
+    "naive": "response.json() + json.dumps lines",
+    "ours": "BifrostBatchResultsOperator, file://",
+}
+
+
+def consume(url: str, batch_id: str, mode: str, out_dir: str) -> None:
+    """Child process: export one way; print items, bytes, seconds and peak RSS as JSON."""
+    os.environ["AIRFLOW_CONN_BIFROST_BENCH"] = json.dumps({"conn_type": "bifrost", "host": url})
+    import httpx
+
+    from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator
+
+    results_url = f"{url}/v1/batches/{batch_id}/results?provider=openai"
+    operator = BifrostBatchResultsOperator(
+        task_id="bench",
+        batch_id=batch_id,
+        provider="openai",
+        bifrost_conn_id="bifrost_bench",
+        output_uri=f"file://{out_dir}",
+    )
+    operator.hook.get_conn()
+    start = time.perf_counter()
+    if mode == "curl":
+        out = subprocess.run(
+            ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download}", results_url],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        items, size = -1, int(out.stdout)
+    elif mode == "naive":
+        response = httpx.get(results_url, timeout=600)
+        size = len(response.content)
+        results = response.json()["results"]
+        with open(os.path.join(out_dir, "naive.jsonl"), "w") as sink:
+            for item in results:
+                sink.write(json.dumps(item) + "\n")
+        items = len(results)
+    else:
+        manifest = operator.execute({})  # type: ignore[arg-type]
+        items, size = manifest["counts"]["results"], manifest["bytes"]
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"items": items, "bytes": size, "seconds": seconds, "peak_rss_mb": peak_mb}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="10000,100000,400000", help="result counts, comma separated")
+    parser.add_argument("--item-bytes", type=int, default=1000, help="approximate size of one result item")
+    parser.add_argument("--consume", nargs=4, metavar=("URL", "BATCH_ID", "MODE", "DIR"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.consume:
+        consume(*args.consume)
+        return
+
+    from airflow_provider_bifrost.testing.emulator import run_emulator
+
+    print(
+        f"{'results':>8} {'MB':>6}  {'consumer':<38} {'seconds':>8} {'items/s':>9} {'MB/s':>6} {'x curl':>6} {'peak RSS MB':>11}"
+    )
+    with run_emulator(subprocess=True) as emulator:
+        for size in (int(s) for s in args.sizes.split(",")):
+            batch = emulator.add_batch("openai", requests=size, item_bytes=args.item_bytes, manual=True)
+            emulator.set_status(batch["id"], "completed")
+            ceiling = None
+            for mode in MODES:
+                with tempfile.TemporaryDirectory() as out_dir:
+                    command = [sys.executable, __file__, "--consume", emulator.url, batch["id"], mode, out_dir]
+                    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+                r = json.loads(out.strip().splitlines()[-1])
+                assert r["items"] in (-1, size), f"{mode} exported {r['items']} of {size} results"
+                mb_s = r["bytes"] / 1e6 / r["seconds"]
+                ceiling = ceiling or mb_s
+                rss = "-" if mode == "curl" else f"{r['peak_rss_mb']:.0f}"
+                print(
+                    f"{size:>8} {r['bytes'] / 1e6:>6.0f}  {MODES[mode]:<38} {r['seconds']:>8.2f} "
+                    f"{size / r['seconds']:>9.0f} {mb_s:>6.1f} {mb_s / ceiling:>6.2f} {rss:>11}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
