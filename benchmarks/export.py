@@ -60,7 +60,7 @@ def consume(url: str, batch_id: str, mode: str, out_dir: str) -> None:
                 sink.write(json.dumps(item) + "\n")
         items = len(results)
     else:
-        manifest = operator.execute({})  # type: ignore[arg-type]
+        manifest = operator.execute({})
         items, size = manifest["counts"]["results"], manifest["bytes"]
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -79,9 +79,8 @@ def main() -> None:
 
     from airflow_provider_bifrost.testing.emulator import run_emulator
 
-    print(
-        f"{'results':>8} {'MB':>6}  {'consumer':<38} {'seconds':>8} {'items/s':>9} {'MB/s':>6} {'x curl':>6} {'peak RSS MB':>11}"
-    )
+    columns = f"{'results':>8} {'MB':>6}  {'consumer':<38} {'seconds':>8} {'items/s':>9} {'MB/s':>6}"
+    print(f"{columns} {'x curl':>6} {'peak RSS MB':>11}")
     with run_emulator(subprocess=True) as emulator:
         for size in (int(s) for s in args.sizes.split(",")):
             batch = emulator.add_batch("openai", requests=size, item_bytes=args.item_bytes, manual=True)
@@ -92,7 +91,7 @@ def main() -> None:
                     command = [sys.executable, __file__, "--consume", emulator.url, batch["id"], mode, out_dir]
                     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
                 r = json.loads(out.strip().splitlines()[-1])
-                assert r["items"] in (-1, size), f"{mode} exported {r['items']} of {size} results"
+                assert r["items"] in (-1, size), f"{mode} exported {r['items']} of {size}"
                 mb_s = r["bytes"] / 1e6 / r["seconds"]
                 ceiling = ceiling or mb_s
                 rss = "-" if mode == "curl" else f"{r['peak_rss_mb']:.0f}"
