@@ -340,6 +340,20 @@ class BifrostHook(BaseHook):
         :param batch_id: the batch id.
         :param provider: the batch's provider; defaults to the connection's ``default_provider``.
         """
+        return self._batch_results(batch_id, provider, lean=False)
+
+    def iter_batch_result_lines(self, batch_id: str, provider: str | None = None) -> BatchResults:
+        """
+        Every result of a finished batch for writing out: iterate ``.records()`` for each item's JSON line
+        (the gateway's own bytes when it can) with its ``custom_id`` and ``succeeded``; the item itself is
+        decoded only if asked for. Same paging, resume and checks as :meth:`iter_batch_result_dicts`.
+
+        :param batch_id: the batch id.
+        :param provider: the batch's provider; defaults to the connection's ``default_provider``.
+        """
+        return self._batch_results(batch_id, provider, lean=True)
+
+    def _batch_results(self, batch_id: str, provider: str | None, *, lean: bool) -> BatchResults:
         path = batch_path(batch_id, "/results")
         params = {"provider": self.resolve_provider(provider)}
 
@@ -351,7 +365,7 @@ class BifrostHook(BaseHook):
             finally:
                 response.close()
 
-        return BatchResults(open_page, retry=self.retry_policy, what=f"GET {path}")
+        return BatchResults(open_page, retry=self.retry_policy, what=f"GET {path}", lean=lean)
 
     def iter_batch_results(self, batch_id: str, provider: str | None = None) -> Iterator[BatchResultItem]:
         """

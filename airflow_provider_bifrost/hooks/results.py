@@ -30,20 +30,21 @@ log = logging.getLogger(__name__)
 __all__ = ["BatchResults", "ResultRecord", "ResultsPage", "iter_result_records", "parse_results_document"]
 
 
-def iter_result_records(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[ResultRecord]:
+def iter_result_records(chunks: Iterable[bytes], page: ResultsPage, *, lean: bool = False) -> Iterator[ResultRecord]:
     """
     Yield a record (JSON line and item) for each item of one results document; fill ``page`` as it goes.
 
     :param chunks: the response body, in chunks.
     :param page: receives ``batch_id``, ``has_more``, ``next_cursor``, ``extra_fields`` and the count;
         complete once the iterator is exhausted.
+    :param lean: records may decode their item only when asked (faster when only lines are needed).
     :raises BifrostProtocolError: the body is not a results document, or it ends mid-document.
     """
     stream = iter(chunks)
     head, match = read_head(stream)
     prefix = compact_prefix(head, match)
     if prefix is not None and match is not None:
-        yield from parse_compact(head, match, prefix, stream, page)
+        yield from parse_compact(head, match, prefix, stream, page, lean=lean)
     else:
         yield from parse_with_ijson(chain([head], stream), page)
 
@@ -71,6 +72,7 @@ class BatchResults(Iterator[dict[str, Any]]):
     :param open_page: opens one page's body as byte chunks, given the ``after`` cursor.
     :param retry: the retry policy (attempt budget and backoff) for broken streams.
     :param what: the request, for messages.
+    :param lean: records decode their item only when asked (for writing lines out).
     """
 
     def __init__(
@@ -79,10 +81,12 @@ class BatchResults(Iterator[dict[str, Any]]):
         *,
         retry: RetryPolicy,
         what: str,
+        lean: bool = False,
     ) -> None:
         self._open_page = open_page
         self._retry = retry
         self._what = what
+        self._lean = lean
         self.pages: list[ResultsPage] = []
         self._records = self._generate()
 
@@ -132,16 +136,17 @@ class BatchResults(Iterator[dict[str, Any]]):
             attempt = ResultsPage()
             try:
                 with self._open_page(cursor) as chunks:
-                    for record in iter_result_records(chunks, attempt):
-                        item = record.item
-                        if attempt.item_count <= yielded:
-                            if attempt.item_count == yielded and item.get("custom_id") != last_id:
+                    # Positions are counted here, per record: a parser may count a whole region at once.
+                    records = iter_result_records(chunks, attempt, lean=self._lean)
+                    for position, record in enumerate(records, start=1):
+                        if position <= yielded:  # already yielded by an earlier attempt: check, skip
+                            if position == yielded and record.custom_id != last_id:
                                 raise BifrostProtocolError(
-                                    f"{self._what}: the results changed between attempts (item {yielded} "
-                                    f"was {last_id!r}, now {item.get('custom_id')!r}); cannot resume safely."
+                                    f"{self._what}: the results changed between attempts (item {yielded} was "
+                                    f"{last_id!r}, now {record.custom_id!r}); cannot resume safely."
                                 )
                             continue
-                        yielded, last_id = attempt.item_count, item.get("custom_id")
+                        yielded, last_id = position, record.custom_id
                         failures = 0
                         yield record
                 return attempt

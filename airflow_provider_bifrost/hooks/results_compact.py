@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from airflow_provider_bifrost.hooks.errors import BifrostProtocolError
-from airflow_provider_bifrost.hooks.records import ResultRecord, ResultsPage
+from airflow_provider_bifrost.hooks.records import ItemStatus, ResultRecord, ResultsPage
 from airflow_provider_bifrost.hooks.results_ijson import parse_with_ijson
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ HEAD_LIMIT = 1024 * 1024
 #: A span that grows past this without decoding hands the rest of the document to ijson.
 MAX_SPAN = 16 * 1024 * 1024
 _decode = msgspec.json.Decoder().decode
+_decode_statuses = msgspec.json.Decoder(list[ItemStatus]).decode
 _encode = msgspec.json.Encoder().encode
 
 
@@ -76,8 +77,37 @@ def _records(span: bytes, items: Any, page: ResultsPage) -> Iterator[ResultRecor
         yield ResultRecord(_encode(item), item)
 
 
+def _all_at_once(region: bytes, page: ResultsPage, lean: bool) -> list[ResultRecord] | None:
+    """
+    The records of every item in ``region`` (from an item's start to a boundary) with one decode and one
+    split; None when a boundary in it is not an item boundary, so the span-by-span path decides.
+
+    Lean: decode only what an export needs of each item (:class:`ItemStatus`), not the items.
+    """
+    if b"\n" in region or b"\r" in region:
+        return None
+    try:
+        decoded: list[Any] = (_decode_statuses if lean else _decode)(b"[" + region + b"]")
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    pieces = region.split(BOUNDARY)
+    if len(pieces) != len(decoded) or not (lean or all(type(item) is dict for item in decoded)):
+        return None
+    page.item_count += len(decoded)
+    lines = [pieces[0], *(ITEM_START + piece for piece in pieces[1:])]
+    if lean:
+        return [ResultRecord(line, status=status) for line, status in zip(lines, decoded, strict=True)]
+    return [ResultRecord(line, item) for line, item in zip(lines, decoded, strict=True)]
+
+
 def parse_compact(
-    head: bytes, match: re.Match[bytes], prefix: dict[str, Any], chunks: Iterator[bytes], page: ResultsPage
+    head: bytes,
+    match: re.Match[bytes],
+    prefix: dict[str, Any],
+    chunks: Iterator[bytes],
+    page: ResultsPage,
+    *,
+    lean: bool = False,
 ) -> Iterator[ResultRecord]:
     """
     Yield each item of a compact results document; fill ``page`` as it goes.
@@ -87,12 +117,19 @@ def parse_compact(
     :param prefix: the top-level fields before the array (see :func:`compact_prefix`).
     :param chunks: the rest of the body.
     :param page: receives the top-level fields and the count.
+    :param lean: records decode their item only when asked (for writing lines out).
     """
     for name, value in prefix.items():
         page.set_field(name, value)
     buf = head[match.end() :]
     start = search = 0
     while True:
+        if search == start and (last := buf.rfind(BOUNDARY, start + 1)) > 0:
+            records = _all_at_once(buf[start:last], page, lean)
+            if records is not None:
+                yield from records
+                start = search = last + 1
+                continue
         boundary = buf.find(BOUNDARY, search)
         if boundary < 0:
             chunk = next(chunks, None)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook, validate_id
-from airflow_provider_bifrost.hooks.models import item_succeeded
 from airflow_provider_bifrost.hooks.records import ResultRecord
 from airflow_provider_bifrost.hooks.status import BatchState
 from airflow_provider_bifrost.storage.manifest import write_manifest
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from airflow_provider_bifrost.hooks.models import Batch
     from airflow_provider_bifrost.hooks.results import BatchResults
 
+_encode = msgspec.json.Encoder().encode
 #: Seconds between progress lines in the task log.
 PROGRESS_EVERY = 10.0
 
@@ -42,8 +42,7 @@ class _Progress:
     def add(self, size: int) -> None:
         self.items += 1
         self.bytes += size
-        now = time.monotonic()
-        if now - self._last >= self.every:
+        if self.items % 1024 == 0 and (now := time.monotonic()) - self._last >= self.every:
             self._last = now
             self.report("exporting")
 
@@ -157,9 +156,8 @@ class BifrostBatchResultsOperator(BaseOperator):
                 results.parse_errors[:5],
             )
         if self.include_errors and batch.error_file_id:
-            for line in self.hook.iter_file_content(batch.error_file_id, provider, lines=True):
-                if line.strip():
-                    yield ResultRecord(line.strip(), json.loads(line)), True
+            for item in self.hook.iter_file_items(batch.error_file_id, provider):
+                yield ResultRecord(_encode(item), item), True
 
     def _to_xcom(self, batch: Batch, provider: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -179,14 +177,14 @@ class BifrostBatchResultsOperator(BaseOperator):
         root = storage_path(self.output_uri.rstrip("/"), self.output_conn_id or None)
         folder = root / self.batch_id
         writer = ShardWriter(folder, items_per_file=self.results_per_file, compression=self.compression)  # type: ignore[arg-type]
-        results = self.hook.iter_batch_result_dicts(self.batch_id, provider)
+        results = self.hook.iter_batch_result_lines(self.batch_id, provider)
         progress = _Progress(self.log, self.batch_id)
         succeeded = from_error_file = 0
         try:
             for record, from_errors in self._records(batch, provider, results):
                 writer.write(record.line)
                 progress.add(len(record.line) + 1)
-                succeeded += item_succeeded(record.item)
+                succeeded += record.succeeded
                 from_error_file += from_errors
             shards = writer.finish()
         except BaseException:

@@ -149,3 +149,30 @@ def test_streams_without_building_a_list(separator: bytes) -> None:
         tracemalloc.stop()
     assert count == page.item_count == 100_000
     assert peak < 4 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB: items are being accumulated"
+
+
+SUCCESS_CASES = [
+    ({"custom_id": "a", "response": {"status_code": 200, "body": {"x": 1}}}, True),
+    ({"custom_id": "a", "response": {"status_code": 429, "body": {}}}, False),
+    ({"custom_id": "a", "result": {"type": "succeeded", "message": {}}}, True),
+    ({"custom_id": "a", "result": {"type": "errored"}, "error": {"code": "x", "message": "y"}}, False),
+    ({"custom_id": "a", "response": {"status_code": 200}, "error": {"code": "boom"}}, False),
+    ({"custom_id": "a", "response": {"status_code": "200"}}, False),
+    ({"custom_id": "a"}, False),
+]
+
+
+def test_lean_records_match_full_records() -> None:
+    """Lean decoding (for writing lines out) gives the same lines, ids, items and success as full decoding."""
+    from airflow_provider_bifrost.hooks.models import item_succeeded
+    from airflow_provider_bifrost.hooks.results import iter_result_records
+
+    items = [item for item, _ in SUCCESS_CASES] * 3
+    body = json.dumps({"results": items, "has_more": False}, separators=(",", ":")).encode()
+    full = list(iter_result_records(chunked(body, 64), ResultsPage()))
+    lean = list(iter_result_records(chunked(body, 64), ResultsPage(), lean=True))
+    assert [r.line for r in lean] == [r.line for r in full]
+    assert [r.custom_id for r in lean] == [r.custom_id for r in full]
+    assert [r.succeeded for r in lean] == [r.succeeded for r in full] == [item_succeeded(i) for i in items]
+    assert [r.succeeded for r in full[: len(SUCCESS_CASES)]] == [ok for _, ok in SUCCESS_CASES]
+    assert [r.item for r in lean] == items

@@ -74,6 +74,20 @@ async def list_batches(state: StateDep) -> dict[str, Any]:
     return {"object": "list", "count": len(data), "data": data}
 
 
+@control_router.post("/batches/status")
+async def set_status_many(
+    state: StateDep,
+    status: Annotated[str, Body(embed=True)],
+    batch_ids: Annotated[list[str] | None, Body(embed=True)] = None,
+) -> dict[str, Any]:
+    """Force one status on many batches (all when ``batch_ids`` is omitted) at the same instant."""
+    try:
+        count = state.force_statuses(status, batch_ids, time.time())
+    except KeyError as exc:
+        raise HTTPException(404, f"batch not found: {exc.args[0]}") from None
+    return {"status": status, "count": count}
+
+
 @control_router.post("/batches/{batch_id}/status")
 async def set_status(
     batch_id: str,
@@ -283,6 +297,22 @@ class EmulatorClient:
         """
         result: dict[str, Any] = self._call("POST", f"/batches/{batch_id}/status", json={"status": status})
         return result
+
+    def set_status_many(self, status: str, batch_ids: Sequence[str] | None = None) -> int:
+        """Force one status on many batches at the same instant; returns how many were changed.
+
+        Unlike one :meth:`set_status` call per batch, every batch turns at once: no poller can see
+        some of them changed and others not. Unknown ids raise :class:`EmulatorError` (HTTP 404)
+        and change nothing.
+
+        :param status: any status string, as for :meth:`set_status`.
+        :param batch_ids: the batches (None: every batch of every provider).
+        """
+        payload: dict[str, Any] = {"status": status}
+        if batch_ids is not None:
+            payload["batch_ids"] = list(batch_ids)
+        count: int = self._call("POST", "/batches/status", json=payload)["count"]
+        return count
 
     def batches(self) -> list[dict[str, Any]]:
         """Every batch of every provider, oldest first."""

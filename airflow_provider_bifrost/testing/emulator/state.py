@@ -386,6 +386,25 @@ class EmulatorState:
             )
         )
 
+    def force_statuses(self, status: str, batch_ids: list[str] | None, now: float) -> int:
+        """Force one status on many batches at the same instant; returns how many changed.
+
+        :param status: any status string (see :meth:`Batch.force_status`).
+        :param batch_ids: the batches (None: every batch of every provider).
+        :param now: the instant the statuses take effect (unix seconds).
+        :raises KeyError: an id is unknown (then no batch is changed).
+        """
+        if batch_ids is None:
+            targets = list(self.batches.values())
+        else:
+            missing = [batch_id for batch_id in batch_ids if batch_id not in self.batches]
+            if missing:
+                raise KeyError(missing[0])
+            targets = [self.batches[batch_id] for batch_id in dict.fromkeys(batch_ids)]
+        for batch in targets:
+            batch.force_status(status, now)
+        return len(targets)
+
     def find_batch(self, batch_id: str, provider: str) -> Batch | None:
         """The batch with this id, if it belongs to ``provider``."""
         batch = self.batches.get(batch_id)
