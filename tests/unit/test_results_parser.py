@@ -151,7 +151,7 @@ def test_streams_without_building_a_list(separator: bytes) -> None:
     assert peak < 4 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB: items are being accumulated"
 
 
-SUCCESS_CASES = [
+SUCCESS_CASES: list[tuple[dict[str, Any], bool]] = [
     ({"custom_id": "a", "response": {"status_code": 200, "body": {"x": 1}}}, True),
     ({"custom_id": "a", "response": {"status_code": 429, "body": {}}}, False),
     ({"custom_id": "a", "result": {"type": "succeeded", "message": {}}}, True),
