@@ -171,6 +171,28 @@ def test_set_status_forces_any_string(emu: EmulatorClient, http: httpx.Client, s
     assert response.status_code == expected
 
 
+def test_set_status_many_turns_batches_at_one_instant(emu: EmulatorClient, http: httpx.Client) -> None:
+    openai = [emu.add_batch("openai", 2, manual=True)["id"] for _ in range(3)]
+    anthropic = emu.add_batch("anthropic", 2, manual=True)["id"]
+    assert emu.set_status_many("completed", openai[:2]) == 2
+    done = [get_batch(http, batch_id) for batch_id in openai[:2]]
+    assert [batch["status"] for batch in done] == ["completed", "completed"]
+    assert done[0]["completed_at"] == done[1]["completed_at"]
+    assert done[0]["request_counts"]["completed"] == 2
+    assert get_batch(http, openai[2])["status"] == "in_progress"
+    assert emu.set_status_many("ended") == 4  # no ids: every batch of every provider
+    assert get_batch(http, anthropic, "anthropic")["processing_status"] == "ended"
+    assert get_batch(http, openai[2])["status"] == "ended"
+
+
+def test_set_status_many_with_an_unknown_id_changes_nothing(emu: EmulatorClient, http: httpx.Client) -> None:
+    batch = emu.add_batch("openai", 2, manual=True)
+    with pytest.raises(EmulatorError, match=r"404.*batch_nope"):
+        emu.set_status_many("completed", [batch["id"], "batch_nope"])
+    assert get_batch(http, batch["id"])["status"] == "in_progress"
+    assert emu.set_status_many("completed", []) == 0
+
+
 def test_manual_batch_stays_in_progress(emu: EmulatorClient, http: httpx.Client) -> None:
     emu.configure(manual=True)
     batch = create_openai_batch(http)
