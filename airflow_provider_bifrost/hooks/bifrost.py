@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from functools import cached_property
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -127,6 +127,7 @@ class BifrostHook(BaseHook):
         self.bifrost_conn_id = bifrost_conn_id
         self._retry_policy = retry_policy
         self._async_client: httpx.AsyncClient | None = None
+        self._async_gate: AbstractAsyncContextManager[Any] = nullcontext()
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -486,24 +487,26 @@ class BifrostHook(BaseHook):
         Triggers use this so that many of them polling one gateway share one connection pool.
         """
         settings = await self.aget_settings()
-        async with SHARED_ASYNC_CLIENTS.lease(settings) as client:
-            own, self._async_client = self._async_client, client
+        async with SHARED_ASYNC_CLIENTS.lease(settings) as shared:
+            own = self._async_client, self._async_gate
+            self._async_client, self._async_gate = shared.client, shared.gate
             try:
                 yield self
             finally:
-                self._async_client = own
+                self._async_client, self._async_gate = own
 
     async def _asend(self, method: str, path: str, **request: Any) -> httpx.Response:
         client = await self._aclient()
 
         async def attempt() -> httpx.Response:
-            response = await client.send(client.build_request(method, path, **request), stream=True)
-            await araise_for_error(response)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-            return response
+            async with self._async_gate:
+                response = await client.send(client.build_request(method, path, **request), stream=True)
+                await araise_for_error(response)
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+                return response
 
         return await self.retry_policy.acall(f"{method} {path}", attempt)
 

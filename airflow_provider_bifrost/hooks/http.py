@@ -215,6 +215,7 @@ def client_kwargs(settings: GatewaySettings) -> dict[str, object]:
         "verify": ssl_context(settings.verify),
         "follow_redirects": True,
         "max_redirects": 5,
+        "limits": httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
     }
 
 
@@ -246,6 +247,26 @@ def build_async_client(
     return httpx.AsyncClient(event_hooks={"request": [astrip]}, transport=transport, **client_kwargs(settings))  # type: ignore[arg-type]
 
 
+#: Connections one client keeps open to a gateway, and so requests it lets run at once.
+MAX_CONNECTIONS = 100
+
+
+@dataclass
+class SharedClient:
+    """
+    A loop-wide client and the gate in front of it.
+
+    The gate lets at most :data:`MAX_CONNECTIONS` requests in at once: httpcore's pool does work
+    proportional to (queued requests x connections) each time it hands out a connection
+    (encode/httpcore#1035), so letting a thousand triggers queue inside it stalls the event loop
+    for seconds; waiting on a semaphore costs nothing.
+    """
+
+    client: httpx.AsyncClient
+    gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONNECTIONS))
+    leases: int = 0
+
+
 class SharedAsyncClients:
     """
     One ``httpx.AsyncClient`` per event loop and gateway, leased by every trigger polling it.
@@ -255,13 +276,13 @@ class SharedAsyncClients:
     """
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[int, tuple[object, ...]], tuple[httpx.AsyncClient, int]] = {}
+        self._clients: dict[tuple[int, tuple[object, ...]], SharedClient] = {}
 
     def __len__(self) -> int:
         return len(self._clients)
 
     @asynccontextmanager
-    async def lease(self, settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+    async def lease(self, settings: GatewaySettings) -> AsyncIterator[SharedClient]:
         """
         The shared client for ``settings`` on the running loop, for the duration of the block.
 
@@ -271,18 +292,16 @@ class SharedAsyncClients:
         if key not in self._clients:
             # Built off the loop: the first TLS context of a process takes tens of milliseconds.
             client = await asyncio.to_thread(build_async_client, settings)
-            self._clients.setdefault(key, (client, 0))
-        client, leases = self._clients[key]
-        self._clients[key] = (client, leases + 1)
+            self._clients.setdefault(key, SharedClient(client))
+        shared = self._clients[key]
+        shared.leases += 1
         try:
-            yield client
+            yield shared
         finally:
-            client, leases = self._clients[key]
-            if leases == 1:
+            shared.leases -= 1
+            if shared.leases == 0:
                 del self._clients[key]
-                await client.aclose()
-            else:
-                self._clients[key] = (client, leases - 1)
+                await shared.client.aclose()
 
 
 #: The process-wide registry the hook leases async clients from.

@@ -130,7 +130,8 @@ async def test_batch_finishing_at_the_deadline_is_not_a_timeout(emulator: Emulat
     trig = trigger(conn, batch["id"], poll_interval=5.0, deadline=time.time() + 0.4)
 
     async def after_the_first_poll() -> None:
-        await asyncio.sleep(0.15)
+        while not await asyncio.to_thread(emulator.requests, "/v1/batches/"):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
         await asyncio.to_thread(emulator.add_fault, "status", path="/v1/batches/", status=503, times=1)
         await asyncio.to_thread(emulator.set_status, batch["id"], "completed")
 
