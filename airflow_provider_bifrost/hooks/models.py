@@ -48,6 +48,11 @@ class RequestCounts(WireModel):
     canceled: int | None = None
     pending: int | None = None
 
+    @property
+    def unsuccessful(self) -> int:
+        """Requests that did not succeed: failed, expired or cancelled."""
+        return self.failed + (self.expired or 0) + (self.canceled or 0)
+
 
 class BatchErrorData(WireModel):
     """One batch-level error (for a failed batch, e.g. a bad input line)."""
@@ -97,18 +102,12 @@ class Batch(WireModel):
         """What the status means, per the one status policy."""
         return batch_state(self.status)
 
-    @property
-    def unsuccessful_requests(self) -> int:
-        """Requests that did not succeed: failed, expired or cancelled."""
-        counts = self.request_counts
-        return counts.failed + (counts.expired or 0) + (counts.canceled or 0)
-
     def progress_line(self) -> str:
         """One line a person reads at a glance: ``batch_abc in_progress: 7,412/10,000 done (74%), 12 failed``."""
         counts = self.request_counts
         done = counts.completed + counts.failed
         share = f" ({100 * done // counts.total}%)" if counts.total else ""
-        return f"{self.id} {self.status}: {done:,}/{counts.total:,} done{share}, {self.unsuccessful_requests:,} failed"
+        return f"{self.id} {self.status}: {done:,}/{counts.total:,} done{share}, {counts.unsuccessful:,} failed"
 
     def summary(self, provider: str) -> dict[str, Any]:
         """

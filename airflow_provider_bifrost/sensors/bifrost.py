@@ -11,6 +11,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook, validate_id
+from airflow_provider_bifrost.hooks.models import RequestCounts
 from airflow_provider_bifrost.hooks.status import BatchState
 from airflow_provider_bifrost.triggers.bifrost import EVENT_STATUSES, BifrostBatchTrigger, terminal_event
 
@@ -148,9 +149,8 @@ class BifrostBatchSensor(BaseSensorOperator):
         raise AirflowFailException(f"Bifrost batch {self.batch_id} ended {event.get('batch_status')}: {message}")
 
     def _check_failed_share(self, summary: dict[str, Any]) -> None:
-        counts = summary.get("request_counts") or {}
-        total = counts.get("total") or 0
-        unsuccessful = sum(counts.get(name) or 0 for name in ("failed", "expired", "canceled"))
+        counts = RequestCounts.model_validate(summary.get("request_counts") or {})
+        total, unsuccessful = counts.total, counts.unsuccessful
         if self.failed_share_threshold is None or not total:
             return
         if unsuccessful / total >= self.failed_share_threshold:
