@@ -211,6 +211,5 @@ class BifrostBatchResultsOperator(BaseOperator):
             "results_per_file": self.results_per_file,
             "exported_at": datetime.now(timezone.utc).isoformat(),
         }
-        write_manifest(folder, manifest)
-        self.log.info("Batch %s: manifest at %s", self.batch_id, plain_uri(folder / "_manifest.json"))
+        self.log.info("Batch %s: manifest at %s", self.batch_id, write_manifest(folder, manifest))
         return manifest

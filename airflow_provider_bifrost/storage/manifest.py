@@ -15,14 +15,14 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from airflow_provider_bifrost.storage.paths import storage_path
+from airflow_provider_bifrost.storage.paths import plain_uri, storage_path
 
 MANIFEST_NAME = "_manifest.json"
 
 
 def write_manifest(folder: Any, manifest: Mapping[str, Any]) -> str:
     """
-    Write ``_manifest.json`` into ``folder`` atomically (temporary name, then rename); return its URI.
+    Write ``_manifest.json`` into ``folder`` atomically (temporary name, then rename); return its plain URI.
 
     :param folder: an ``ObjectStoragePath``.
     :param manifest: the manifest.
@@ -31,7 +31,7 @@ def write_manifest(folder: Any, manifest: Mapping[str, Any]) -> str:
     temp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
     final = folder / MANIFEST_NAME
     temp.rename(final)
-    return str(final)
+    return plain_uri(final)
 
 
 def read_manifest(uri: str, conn_id: str | None = None) -> dict[str, Any]:
