@@ -24,6 +24,7 @@ from airflow_provider_bifrost.hooks.errors import (
 from airflow_provider_bifrost.hooks.http import (
     SHARED_ASYNC_CLIENTS,
     RetryPolicy,
+    SharedClient,
     araise_for_error,
     build_async_client,
     build_client,
@@ -127,7 +128,7 @@ class BifrostHook(BaseHook):
         self.bifrost_conn_id = bifrost_conn_id
         self._retry_policy = retry_policy
         self._async_client: httpx.AsyncClient | None = None
-        self._async_gate: AbstractAsyncContextManager[Any] = nullcontext()
+        self._shared: SharedClient | None = None
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -171,7 +172,7 @@ class BifrostHook(BaseHook):
             del self.__dict__["client"]
 
     async def aclose(self) -> None:
-        """Close the async client."""
+        """Close the hook's own async client (a shared one is closed by its last lease)."""
         if self._async_client is not None:
             await self._async_client.aclose()
             self._async_client = None
@@ -474,10 +475,13 @@ class BifrostHook(BaseHook):
 
     # -- async --------------------------------------------------------------------------------
 
-    async def _aclient(self) -> httpx.AsyncClient:
+    async def _aclient(self) -> tuple[httpx.AsyncClient, AbstractAsyncContextManager[Any]]:
+        """The client for async calls and the gate to pass: the loop's shared one while leased, else our own."""
+        if self._shared is not None:
+            return self._shared.client, self._shared.gate
         if self._async_client is None:
             self._async_client = build_async_client(await self.aget_settings())
-        return self._async_client
+        return self._async_client, nullcontext()
 
     @asynccontextmanager
     async def shared_async_client(self) -> AsyncIterator[BifrostHook]:
@@ -487,19 +491,17 @@ class BifrostHook(BaseHook):
         Triggers use this so that many of them polling one gateway share one connection pool.
         """
         settings = await self.aget_settings()
-        async with SHARED_ASYNC_CLIENTS.lease(settings) as shared:
-            own = self._async_client, self._async_gate
-            self._async_client, self._async_gate = shared.client, shared.gate
+        async with SHARED_ASYNC_CLIENTS.lease(settings) as self._shared:
             try:
                 yield self
             finally:
-                self._async_client, self._async_gate = own
+                self._shared = None
 
     async def _asend(self, method: str, path: str, **request: Any) -> httpx.Response:
-        client = await self._aclient()
+        client, gate = await self._aclient()
 
         async def attempt() -> httpx.Response:
-            async with self._async_gate:
+            async with gate:
                 response = await client.send(client.build_request(method, path, **request), stream=True)
                 await araise_for_error(response)
                 try:
