@@ -27,12 +27,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BatchResults", "ResultRecord", "ResultsPage", "iter_result_records", "parse_results_document"]
+__all__ = [
+    "BatchResults",
+    "ResultRecord",
+    "ResultsPage",
+    "iter_result_blocks",
+    "iter_result_records",
+    "parse_results_document",
+]
 
 
-def iter_result_records(chunks: Iterable[bytes], page: ResultsPage, *, lean: bool = False) -> Iterator[ResultRecord]:
+def iter_result_blocks(
+    chunks: Iterable[bytes], page: ResultsPage, *, lean: bool = False
+) -> Iterator[list[ResultRecord]]:
     """
-    Yield a record (JSON line and item) for each item of one results document; fill ``page`` as it goes.
+    Yield the records (JSON line and item) of one results document in blocks, in document order; fill
+    ``page`` as it goes. Blocks keep the per-item work of a consumer out of Python-level loops.
 
     :param chunks: the response body, in chunks.
     :param page: receives ``batch_id``, ``has_more``, ``next_cursor``, ``extra_fields`` and the count;
@@ -47,6 +57,17 @@ def iter_result_records(chunks: Iterable[bytes], page: ResultsPage, *, lean: boo
         yield from parse_compact(head, match, prefix, stream, page, lean=lean)
     else:
         yield from parse_with_ijson(chain([head], stream), page)
+
+
+def iter_result_records(chunks: Iterable[bytes], page: ResultsPage, *, lean: bool = False) -> Iterator[ResultRecord]:
+    """
+    Yield a record for each item of one results document (see :func:`iter_result_blocks`).
+
+    :param chunks: the response body, in chunks.
+    :param page: receives the top-level fields and the count.
+    :param lean: records may decode their item only when asked.
+    """
+    return chain.from_iterable(iter_result_blocks(chunks, page, lean=lean))
 
 
 def parse_results_document(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[dict[str, Any]]:
@@ -88,7 +109,8 @@ class BatchResults(Iterator[dict[str, Any]]):
         self._what = what
         self._lean = lean
         self.pages: list[ResultsPage] = []
-        self._records = self._generate()
+        self._blocks = self._generate()
+        self._records = chain.from_iterable(self._blocks)
 
     def __next__(self) -> dict[str, Any]:
         return next(self._records).item
@@ -96,6 +118,10 @@ class BatchResults(Iterator[dict[str, Any]]):
     def records(self) -> Iterator[ResultRecord]:
         """The same stream as records: each item with its JSON line (the gateway's own bytes when compact)."""
         return self._records
+
+    def blocks(self) -> Iterator[list[ResultRecord]]:
+        """The same stream as blocks of records, in order: the fast way to write many items out."""
+        return self._blocks
 
     @property
     def item_count(self) -> int:
@@ -107,7 +133,7 @@ class BatchResults(Iterator[dict[str, Any]]):
         """Every ``extra_fields.parse_errors`` entry of the pages read so far."""
         return [error for page in self.pages for error in page.parse_errors]
 
-    def _generate(self) -> Iterator[ResultRecord]:
+    def _generate(self) -> Iterator[list[ResultRecord]]:
         cursor: str | None = None
         cursors: set[str] = set()
         while True:
@@ -128,27 +154,31 @@ class BatchResults(Iterator[dict[str, Any]]):
             cursors.add(page.next_cursor)
             cursor = page.next_cursor
 
-    def _read_page(self, cursor: str | None) -> Generator[ResultRecord, None, ResultsPage]:
+    def _read_page(self, cursor: str | None) -> Generator[list[ResultRecord], None, ResultsPage]:
         yielded = 0
         last_id: str | None = None
         failures = 0
         while True:
             attempt = ResultsPage()
+            read = 0  # items this attempt has parsed so far
             try:
                 with self._open_page(cursor) as chunks:
-                    # Positions are counted here, per record: a parser may count a whole region at once.
-                    records = iter_result_records(chunks, attempt, lean=self._lean)
-                    for position, record in enumerate(records, start=1):
-                        if position <= yielded:  # already yielded by an earlier attempt: check, skip
-                            if position == yielded and record.custom_id != last_id:
+                    for block in iter_result_blocks(chunks, attempt, lean=self._lean):
+                        start, read = read, read + len(block)
+                        if start < yielded <= read:  # holds the last item an earlier attempt yielded: check it
+                            seen = block[yielded - start - 1].custom_id
+                            if seen != last_id:
                                 raise BifrostProtocolError(
                                     f"{self._what}: the results changed between attempts (item {yielded} was "
-                                    f"{last_id!r}, now {record.custom_id!r}); cannot resume safely."
+                                    f"{last_id!r}, now {seen!r}); cannot resume safely."
                                 )
+                        if read <= yielded:
                             continue
-                        yielded, last_id = position, record.custom_id
+                        if start < yielded:
+                            block = block[yielded - start :]
+                        yielded, last_id = read, block[-1].custom_id
                         failures = 0
-                        yield record
+                        yield block
                 return attempt
             except httpx.TransportError as exc:
                 failures += 1

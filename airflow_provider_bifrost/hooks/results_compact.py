@@ -65,16 +65,13 @@ def compact_prefix(head: bytes, match: re.Match[bytes] | None) -> dict[str, Any]
     return prefix if isinstance(prefix, dict) and prefix.get("results") == [] else None
 
 
-def _records(span: bytes, items: Any, page: ResultsPage) -> Iterator[ResultRecord]:
+def _records(span: bytes, items: Any, page: ResultsPage) -> list[ResultRecord]:
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise BifrostProtocolError(f"Result item {page.item_count} is not an object.")
+    page.item_count += len(items)
     if len(items) == 1 and b"\n" not in span and b"\r" not in span:
-        page.item_count += 1
-        yield ResultRecord(span, items[0])
-        return
-    for item in items:
-        page.item_count += 1
-        yield ResultRecord(_encode(item), item)
+        return [ResultRecord(span, items[0])]
+    return [ResultRecord(_encode(item), item) for item in items]
 
 
 def _all_at_once(region: bytes, page: ResultsPage, lean: bool) -> list[ResultRecord] | None:
@@ -108,9 +105,9 @@ def parse_compact(
     page: ResultsPage,
     *,
     lean: bool = False,
-) -> Iterator[ResultRecord]:
+) -> Iterator[list[ResultRecord]]:
     """
-    Yield each item of a compact results document; fill ``page`` as it goes.
+    Yield the items of a compact results document in blocks, in order; fill ``page`` as it goes.
 
     :param head: the document's first bytes, as read by :func:`read_head`.
     :param match: where the results array starts in ``head``.
@@ -127,7 +124,7 @@ def parse_compact(
         if search == start and (last := buf.rfind(BOUNDARY, start + 1)) > 0:
             records = _all_at_once(buf[start:last], page, lean)
             if records is not None:
-                yield from records
+                yield records
                 start = search = last + 1
                 continue
         boundary = buf.find(BOUNDARY, search)
@@ -148,12 +145,12 @@ def parse_compact(
         except msgspec.DecodeError:
             search = boundary + 1  # a boundary inside the item's own nesting: keep growing the span
             continue
-        yield from _records(span, items, page)
+        yield _records(span, items, page)
         start = search = boundary + 1
     yield from _tail(buf[start:], page)
 
 
-def _tail(tail: bytes, page: ResultsPage) -> Iterator[ResultRecord]:
+def _tail(tail: bytes, page: ResultsPage) -> Iterator[list[ResultRecord]]:
     """The last item(s), the array's end, and the top-level fields after it."""
     end = tail.find(b"]")
     while end >= 0:  # the array ends at the first "]" up to which the items decode
@@ -162,7 +159,7 @@ def _tail(tail: bytes, page: ResultsPage) -> Iterator[ResultRecord]:
         except msgspec.DecodeError:
             end = tail.find(b"]", end + 1)
             continue
-        yield from _records(tail[:end], items, page)
+        yield _records(tail[:end], items, page)
         rest = tail[end + 1 :].strip()  # "}" or ',"has_more":...}': the fields after the array
         try:
             fields = {} if rest == b"}" else _decode(b"{" + rest[1:]) if rest.startswith(b",") else None

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
 ITEM_PATH = "results.item"
+#: Items per block this parser yields.
+BLOCK_ITEMS = 256
 #: The small top-level fields read alongside the items.
 PAGE_FIELDS = ("batch_id", "has_more", "next_cursor", "extra_fields")
 _encode = msgspec.json.Encoder().encode
@@ -70,9 +72,9 @@ class _ChunkReader:
         return b""
 
 
-def parse_with_ijson(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[ResultRecord]:
+def parse_with_ijson(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[list[ResultRecord]]:
     """
-    Yield each result item of one results document, whatever its layout; fill ``page`` as it goes.
+    Yield the result items of one results document in blocks, whatever its layout; fill ``page`` as it goes.
 
     :param chunks: the response body, in chunks.
     :param page: receives ``batch_id``, ``has_more``, ``next_cursor``, ``extra_fields`` and the count;
@@ -80,22 +82,32 @@ def parse_with_ijson(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[Res
     :raises BifrostProtocolError: the body is not a results document, or it ends mid-document.
     """
     matcher = _PathMatcher((ITEM_PATH, *PAGE_FIELDS))
+    block: list[ResultRecord] = []
+    error: ijson.JSONError | None = None
     try:
         for value in ijson.items(_ChunkReader(iter(chunks)), matcher, use_float=True):
             path = matcher.matched.popleft()
             if path == ITEM_PATH:
                 if not isinstance(value, dict):
                     raise BifrostProtocolError(
-                        f"Result item {page.item_count} is a {type(value).__name__}, not an object."
+                        f"Result item {page.item_count + len(block)} is a {type(value).__name__}, not an object."
                     )
-                page.item_count += 1
-                yield ResultRecord(_encode(value), value)
+                block.append(ResultRecord(_encode(value), value))
+                if len(block) >= BLOCK_ITEMS:
+                    page.item_count += len(block)
+                    yield block
+                    block = []
             else:
                 page.set_field(path, value)
     except ijson.JSONError as exc:
+        error = exc
+    if block:  # the items before a break are complete and valid: hand them over first
+        page.item_count += len(block)
+        yield block
+    if error is not None:
         raise BifrostProtocolError(
-            f"The results document is not valid JSON after {page.item_count} items ({exc}); the response "
+            f"The results document is not valid JSON after {page.item_count} items ({error}); the response "
             "was cut short or is not a results document."
-        ) from None
+        )
     if "results" not in matcher.seen and page.item_count == 0:
         raise BifrostProtocolError("The response is not a results document: it has no `results` array.")

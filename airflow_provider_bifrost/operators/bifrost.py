@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 from functools import cached_property
+from itertools import islice, repeat
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 _encode = msgspec.json.Encoder().encode
 #: Seconds between progress lines in the task log.
 PROGRESS_EVERY = 10.0
+#: Error-file items handled per block.
+ERROR_FILE_BLOCK = 256
 
 
 class _Progress:
@@ -39,10 +42,10 @@ class _Progress:
         self.items = self.bytes = 0
         self.started = self._last = time.monotonic()
 
-    def add(self, size: int) -> None:
-        self.items += 1
+    def add(self, items: int, size: int) -> None:
+        self.items += items
         self.bytes += size
-        if self.items % 1024 == 0 and (now := time.monotonic()) - self._last >= self.every:
+        if (now := time.monotonic()) - self._last >= self.every:
             self._last = now
             self.report("exporting")
 
@@ -144,10 +147,9 @@ class BifrostBatchResultsOperator(BaseOperator):
             return self._to_xcom(batch, provider)
         return self._to_storage(batch, provider)
 
-    def _records(self, batch: Batch, provider: str, results: BatchResults) -> Iterator[tuple[ResultRecord, bool]]:
-        """Every record: the results, then the error file's lines; each with whether it came from the error file."""
-        for record in results.records():
-            yield record, False
+    def _blocks(self, batch: Batch, provider: str, results: BatchResults) -> Iterator[tuple[list[ResultRecord], bool]]:
+        """Every record in blocks, the results then the error file's lines; each block says if it is the latter."""
+        yield from zip(results.blocks(), repeat(False))
         if results.parse_errors:
             self.log.warning(
                 "Batch %s: the gateway could not parse %d result line(s) and skipped them: %s",
@@ -156,19 +158,20 @@ class BifrostBatchResultsOperator(BaseOperator):
                 results.parse_errors[:5],
             )
         if self.include_errors and batch.error_file_id:
-            for item in self.hook.iter_file_items(batch.error_file_id, provider):
-                yield ResultRecord(_encode(item), item), True
+            items = self.hook.iter_file_items(batch.error_file_id, provider)
+            while block := [ResultRecord(_encode(item), item) for item in islice(items, ERROR_FILE_BLOCK)]:
+                yield block, True
 
     def _to_xcom(self, batch: Batch, provider: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         results = self.hook.iter_batch_result_dicts(self.batch_id, provider)
-        for record, _ in self._records(batch, provider, results):
-            if len(items) >= self.max_xcom_results:
+        for block, _ in self._blocks(batch, provider, results):
+            if len(items) + len(block) > self.max_xcom_results:
                 raise AirflowFailException(
                     f"Batch {self.batch_id} has more than max_xcom_results={self.max_xcom_results} results: set "
                     "output_uri (e.g. s3://bucket/prefix or file:///path) to export them to object storage."
                 )
-            items.append(record.item)
+            items.extend(record.item for record in block)
         self.log.info("Batch %s: returning %d results through XCom", self.batch_id, len(items))
         return items
 
@@ -181,11 +184,12 @@ class BifrostBatchResultsOperator(BaseOperator):
         progress = _Progress(self.log, self.batch_id)
         succeeded = from_error_file = 0
         try:
-            for record, from_errors in self._records(batch, provider, results):
-                writer.write(record.line)
-                progress.add(len(record.line) + 1)
-                succeeded += record.succeeded
-                from_error_file += from_errors
+            for block, from_errors in self._blocks(batch, provider, results):
+                lines = [record.line for record in block]
+                writer.write_many(lines)
+                progress.add(len(lines), sum(map(len, lines)) + len(lines))
+                succeeded += sum(record.succeeded for record in block)
+                from_error_file += len(block) if from_errors else 0
             shards = writer.finish()
         except BaseException:
             writer.abort()

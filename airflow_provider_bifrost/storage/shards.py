@@ -77,15 +77,30 @@ class ShardWriter:
 
         :param line: one JSON document, encoded.
         """
-        if self._sink is None:
-            self._open()
-        self._block += line
-        self._block += b"\n"
-        self._items += 1
-        if len(self._block) >= WRITE_BLOCK:
-            self._flush()
-        if self.items_per_file is not None and self._items >= self.items_per_file:
-            self._commit()
+        self.write_many([line])
+
+    def write_many(self, lines: list[bytes]) -> None:
+        """
+        Add lines (each without its newline), in order, starting new shards as they fill.
+
+        :param lines: JSON documents, encoded.
+        """
+        done = 0
+        while done < len(lines):
+            if self._sink is None:
+                self._open()
+            room = len(lines) - done
+            if self.items_per_file is not None:
+                room = min(room, self.items_per_file - self._items)
+            part = lines if room == len(lines) else lines[done : done + room]
+            self._block += b"\n".join(part)
+            self._block += b"\n"
+            self._items += room
+            done += room
+            if len(self._block) >= WRITE_BLOCK:
+                self._flush()
+            if self.items_per_file is not None and self._items >= self.items_per_file:
+                self._commit()
 
     def finish(self) -> list[Shard]:
         """Complete the last shard, remove shards an earlier attempt left beyond ours; return ours."""
