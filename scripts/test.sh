@@ -3,6 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
+# The UI tests (tests/ui) drive Debian's Chromium: install it when it is missing and we are root (CI).
+if [ ! -x "${BIFROST_CHROMIUM:-/usr/bin/chromium}" ] && [ "$(id -u)" = 0 ]; then
+    echo "==> installing chromium (apt-get), for the UI tests"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
+        echo "==> could not install chromium: the UI tests (tests/ui) will fail" >&2
+fi
 echo "==> ruff"
 ruff check .
 ruff format --check .
@@ -10,3 +16,8 @@ echo "==> mypy"
 mypy
 echo "==> pytest"
 pytest "$@"
+
+# The same tests on the lowest Airflow the package declares (scripts/test-floor.sh); BIFROST_SKIP_FLOOR=1 skips them.
+if [ "${BIFROST_SKIP_FLOOR:-}" != 1 ]; then
+    bash scripts/test-floor.sh "$@"
+fi
