@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,7 @@ class GatewaySettings:
         auth_token = _text(extras.get("auth_token"))
 
         credentials: dict[str, str] = {}
+        basic = ""  # base64 of login:password, as sent in the Basic header: as secret as the password
         if login:
             if not password:
                 raise BifrostConfigError(
@@ -135,7 +137,7 @@ class GatewaySettings:
             verify=_verify(conn_id, extras.get("verify")),
             max_retries=_max_retries(conn_id, extras.get("max_retries")),
             default_provider=default_provider,
-            secrets=tuple(s for s in (password, virtual_key, auth_token) if s),
+            secrets=tuple(s for s in (password, virtual_key, auth_token, basic) if s),
         )
 
 
@@ -170,24 +172,25 @@ def _read_extras(conn_id: str, raw: dict[str, Any]) -> dict[str, Any]:
 def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
     example = "e.g. http://localhost:8080 or https://bifrost.example.com"
     host = (host or "").strip()
+    shown = _without_credentials(host)  # what messages may quote: never a password typed into the URL
     if not host:
         raise BifrostConfigError(f"Connection {conn_id!r}: the Gateway URL (host) is empty; set it, {example}.")
     if "://" not in host:
         raise BifrostConfigError(
-            f"Connection {conn_id!r}: the Gateway URL {host!r} has no scheme; write it with http:// or "
+            f"Connection {conn_id!r}: the Gateway URL {shown!r} has no scheme; write it with http:// or "
             f"https://, {example}."
         )
     try:
         url = httpx.URL(host)
         url_port = url.port
     except (httpx.InvalidURL, ValueError) as exc:
-        raise BifrostConfigError(f"Connection {conn_id!r}: the Gateway URL {host!r} is not a URL: {exc}.") from None
+        raise BifrostConfigError(f"Connection {conn_id!r}: the Gateway URL {shown!r} is not a URL: {exc}.") from None
     if url.scheme not in ("http", "https"):
         raise BifrostConfigError(
             f"Connection {conn_id!r}: the Gateway URL's scheme {url.scheme!r} is not http or https ({example})."
         )
     if not url.host:
-        raise BifrostConfigError(f"Connection {conn_id!r}: the Gateway URL {host!r} has no host name ({example}).")
+        raise BifrostConfigError(f"Connection {conn_id!r}: the Gateway URL {shown!r} has no host name ({example}).")
     if url.userinfo:
         raise BifrostConfigError(
             f"Connection {conn_id!r}: put credentials in the login/password fields, not in the Gateway URL."
@@ -205,6 +208,11 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
     path = url.path.rstrip("/")
     path = path.removesuffix("/v1").rstrip("/")
     return str(url.copy_with(path=path or "/", query=None, fragment=None)).rstrip("/")
+
+
+def _without_credentials(host: str) -> str:
+    """``host`` with anything before an ``@`` (user:password) replaced by ``***``, to quote in a message."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)?.*@", r"\1***@", host, flags=re.DOTALL)
 
 
 def _headers(conn_id: str, value: Any) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.exceptions import AirflowException
 
 from airflow_provider_bifrost.hooks.models import ErrorBody
+from airflow_provider_bifrost.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     import httpx
@@ -28,8 +29,13 @@ class BifrostError(AirflowException):
     """Base class of every error raised by this provider's hook."""
 
 
-class BifrostConfigError(BifrostError, ValueError):
-    """A connection or parameter is invalid; raised before any request is made."""
+class BifrostConfigError(BifrostError, AirflowFailException, ValueError):
+    """
+    A connection or parameter is invalid; raised before any request is made.
+
+    It fails the task without retries (an ``AirflowFailException``): a retry with the same input can only
+    fail the same way. Fix the connection or the task, then clear it.
+    """
 
 
 class BifrostTransportError(BifrostError):

@@ -90,6 +90,8 @@ class RetryPolicy:
         """
         if isinstance(error, BifrostAPIError):
             return error.http_status in RETRYABLE_STATUS if idempotent else error.http_status == 429
+        if tls_hint(error) is not None:  # an untrusted certificate or a plain-HTTP port stays so: fail at once
+            return False
         if isinstance(error, NOT_SENT_ERRORS):
             return True
         return idempotent and isinstance(error, httpx.TransportError)
@@ -167,11 +169,10 @@ def transport_error(what: str, exc: httpx.TransportError) -> BifrostTransportErr
     except RuntimeError:
         pass
     reason = str(exc) or type(exc).__name__
-    if "CERTIFICATE_VERIFY_FAILED" in reason or "SSL" in reason:
-        hint = (
-            "TLS verification failed: point the connection's extra `verify` at the CA bundle that signed the "
-            "gateway's certificate."
-        )
+    if (tls := tls_hint(exc)) is not None:
+        hint = tls
+    elif "SSL" in reason:
+        hint = "The TLS handshake with the gateway failed."
     elif isinstance(exc, httpx.TimeoutException):
         hint = "The gateway did not answer in time: check it is healthy, or raise the connection's extra `timeout`."
     elif isinstance(exc, httpx.ConnectError):
@@ -179,6 +180,34 @@ def transport_error(what: str, exc: httpx.TransportError) -> BifrostTransportErr
     else:
         hint = "The connection to the gateway failed mid-request."
     return BifrostTransportError(f"Bifrost {what}{origin} failed: {type(exc).__name__}: {reason}. {hint}")
+
+
+#: OpenSSL's words for a TLS client that got a plain-HTTP answer (they vary with the OpenSSL version).
+_PLAIN_HTTP_ANSWER = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST")
+
+
+def tls_hint(error: BaseException | None) -> str | None:
+    """
+    What to do about a TLS failure that repeating cannot fix (untrusted certificate, plain HTTP on an https
+    URL); None for any other error.
+
+    :param error: what a request raised.
+    """
+    if not isinstance(error, httpx.ConnectError):
+        return None
+    reason = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in reason:
+        return (
+            "TLS verification failed: the gateway's certificate is not trusted. If a private CA signed it, point "
+            "the connection's extra `verify` at that CA bundle; if the host name does not match, use the name the "
+            "certificate was issued for."
+        )
+    if any(marker in reason for marker in _PLAIN_HTTP_ANSWER):
+        return (
+            "The gateway answered in plain HTTP, not TLS: write the Gateway URL with http://, or use the port "
+            "where the gateway serves https."
+        )
+    return None
 
 
 def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:

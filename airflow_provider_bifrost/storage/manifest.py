@@ -4,12 +4,14 @@ The manifest of an export (``_manifest.json``, written last) and reading results
 Manifest fields: ``batch_id``, ``provider``, ``status``, ``output_uri`` (the export's folder),
 ``output_conn_id`` (the storage connection, or null), ``files`` (plain URIs of the JSONL shards, in
 order), ``shards`` (``uri``, ``items``, ``bytes`` each),
-``counts`` (``results``, ``succeeded``, ``errored``, ``from_error_file``, ``parse_errors``),
+``counts`` (``results``, ``succeeded``, ``errored``, ``from_error_file``, ``parse_errors``, and
+``expected``: the requests the batch reported; a task-log warning says when it differs from ``results``),
 ``bytes``, ``compression``, ``results_per_file``, ``exported_at``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 from collections.abc import Iterator, Mapping
@@ -28,9 +30,14 @@ def write_manifest(folder: Any, manifest: Mapping[str, Any]) -> str:
     :param manifest: the manifest.
     """
     temp = folder / f".{MANIFEST_NAME}.tmp"
-    temp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
     final = folder / MANIFEST_NAME
-    temp.rename(final)
+    try:
+        temp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        temp.rename(final)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            temp.unlink()
+        raise
     return plain_uri(final)
 
 

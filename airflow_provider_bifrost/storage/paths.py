@@ -29,7 +29,7 @@ def storage_path(uri: str, conn_id: str | None = None) -> ObjectStoragePath:
     try:
         get_fs(scheme, conn_id)  # Airflow's own registry (providers); builds no cached store
     except ValueError:
-        if scheme not in fsspec.available_protocols():
+        if scheme not in fsspec.available_protocols() and scheme not in fsspec.registry:
             raise BifrostConfigError(
                 f"output_uri {uri!r}: no filesystem is installed for scheme {scheme!r}. Install the Airflow "
                 "provider that brings it (s3: apache-airflow-providers-amazon[s3fs], gs: "
@@ -52,7 +52,13 @@ def prepare_folder(folder: ObjectStoragePath) -> None:
     :param folder: the export's folder.
     """
     if folder.protocol in LOCAL_SCHEMES:
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BifrostConfigError(
+                f"output_uri: cannot create the folder {plain_uri(folder)} ({exc.strerror or exc}); choose a "
+                "location the task can write to."
+            ) from None
         return
     bucket = folder.path.lstrip("/").split("/", 1)[0]
     if folder.protocol in BUCKET_SCHEMES and not folder.fs.exists(bucket):

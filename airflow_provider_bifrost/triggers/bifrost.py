@@ -18,7 +18,8 @@ from airflow_provider_bifrost.hooks.errors import (
     BifrostTransportError,
 )
 from airflow_provider_bifrost.hooks.http import RetryPolicy
-from airflow_provider_bifrost.hooks.status import BatchState
+from airflow_provider_bifrost.hooks.status import IN_PROGRESS_STATUSES, BatchState
+from airflow_provider_bifrost.version_compat import AIRFLOW_V_3_3_PLUS, warn_once
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -117,6 +118,12 @@ class BifrostBatchTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
         self.cancel_on_kill = cancel_on_kill
+        if cancel_on_kill and not AIRFLOW_V_3_3_PLUS:
+            warn_once(
+                "trigger-on-kill",
+                "cancel_on_kill: a deferred task that is killed leaves its batch running, because only Airflow "
+                "3.3+ tells the trigger (a task killed while it runs in a worker still cancels it)",
+            )
         self.max_consecutive_failures = max_consecutive_failures
         self._backoff = RetryPolicy(backoff_base=min(1.0, self.poll_interval), backoff_max=max(self.poll_interval, 1.0))
 
@@ -188,6 +195,8 @@ class BifrostBatchTrigger(BaseTrigger):
         if batch is not None and batch.state is not BatchState.RUNNING:
             return self._terminal_event(batch)
         status = f" (last status {batch.status})" if batch else ""
+        if batch is not None and batch.status not in IN_PROGRESS_STATUSES:
+            status = f" (last status {batch.status!r}: a status this provider does not know, so taken as running)"
         return self._event(
             "timeout", batch, message=f"batch {self.batch_id} did not finish before the deadline{status}"
         )

@@ -542,6 +542,20 @@ def test_html_and_empty_faults(emu: EmulatorClient, http: httpx.Client) -> None:
     assert http.get("/v1/batches", params={"provider": "anthropic"}).status_code == 200
 
 
+def test_body_fault_answers_the_given_body(emu: EmulatorClient, http: httpx.Client) -> None:
+    emu.add_fault("body", path="^/v1/batches/", status=200, body='{"id": "batch_x"}', times=1)
+    emu.add_fault("body", path="^/v1/batches/", status=418, body="teapot", content_type="text/plain")
+    shaped = http.get("/v1/batches/batch_x", params={"provider": "openai"})
+    assert (shaped.status_code, shaped.headers["content-type"], shaped.json()) == (
+        200,
+        "application/json",
+        {"id": "batch_x"},
+    )
+    plain = http.get("/v1/batches/batch_x", params={"provider": "openai"})
+    assert (plain.status_code, plain.headers["content-type"], plain.text) == (418, "text/plain", "teapot")
+    assert [entry["fault"] for entry in emu.requests("^/v1/batches/")] == ["body", "body"]
+
+
 def test_delay_fault_exceeds_client_timeout(emu: EmulatorClient, http: httpx.Client) -> None:
     emu.add_fault("delay", seconds=0.5, times=1)
     with pytest.raises(httpx.ReadTimeout):

@@ -3,12 +3,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+import ssl
 
 import pytest
 from airflow.sdk import Connection
 
 from airflow_provider_bifrost.hooks.connection import GatewaySettings
 from airflow_provider_bifrost.hooks.errors import BifrostConfigError
+from airflow_provider_bifrost.hooks.http import client_kwargs
 
 
 def settings(**fields: object) -> GatewaySettings:
@@ -67,7 +69,7 @@ def test_login_and_password_are_basic_auth_with_virtual_key_in_extra() -> None:
     s = settings(host="http://gw", login="admin", password="gw-pass", extra={"virtual_key": "sk-bf-vk"})
     expected = "Basic " + base64.b64encode(b"admin:gw-pass").decode()
     assert s.credential_headers == {"Authorization": expected, "x-bf-vk": "sk-bf-vk"}
-    assert set(s.secrets) == {"gw-pass", "sk-bf-vk"}
+    assert set(s.secrets) == {"gw-pass", "sk-bf-vk", expected.removeprefix("Basic ")}  # the header's value too
 
 
 def test_bearer_token_and_prefixed_extras_from_the_ui() -> None:
@@ -107,6 +109,35 @@ def test_verify_accepts_a_ca_bundle_path(tmp_path: object) -> None:
     bundle = pathlib.Path(str(tmp_path)) / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     assert settings(host="https://gw", extra={"verify": str(bundle)}).verify == str(bundle)
+
+
+@pytest.mark.parametrize("verify", [None, "", True, "true", "True", " yes ", "on", "1"])
+def test_tls_verification_is_on_by_default_and_when_asked(verify: object) -> None:
+    s = settings(host="https://gw", extra={} if verify is None else {"verify": verify})
+    assert s.verify is True
+    context = client_kwargs(s)["verify"]
+    assert isinstance(context, ssl.SSLContext)
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
+
+
+@pytest.mark.parametrize("verify", [False, "false", "FALSE", " no ", "off", "0"])
+def test_tls_verification_is_off_only_when_spelled_out(verify: object) -> None:
+    s = settings(host="https://gw", extra={"verify": verify})
+    assert s.verify is False
+    assert client_kwargs(s)["verify"] is False
+
+
+@pytest.mark.parametrize("verify", ["ture", "0ff", "fasle", "flase ", "of", "n", "none", "null", "disabled", 2, "2"])
+def test_a_verify_typo_is_an_error_never_off(verify: object) -> None:
+    with pytest.raises(BifrostConfigError, match=r"extra `verify` is .*TLS verification stays on") as raised:
+        settings(host="https://gw", extra={"verify": verify})
+    assert repr(verify) in str(raised.value)
+
+
+def test_a_verify_typo_in_the_uri_form_is_an_error_too() -> None:
+    conn = Connection.from_uri("bifrost://https://:sk-bf-uri@gw.example.com/?verify=flase", conn_id="bifrost_uri")
+    with pytest.raises(BifrostConfigError, match="TLS verification stays on"):
+        GatewaySettings.from_connection(conn)
 
 
 @pytest.mark.parametrize(

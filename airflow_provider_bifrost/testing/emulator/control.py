@@ -331,13 +331,15 @@ class EmulatorClient:
         message: str | None = None,
         seconds: float | None = None,
         bytes: int | None = None,
+        body: str | None = None,
+        content_type: str | None = None,
         times: int | None = None,
         probability: float | None = None,
     ) -> list[dict[str, Any]]:
         """Append one fault rule (see :class:`~.faults.FaultRule`); returns every rule.
 
-        :param action: ``status``, ``html``, ``empty``, ``delay``, ``drop``, ``truncate`` or
-            ``lose_response``.
+        :param action: ``status``, ``html``, ``empty``, ``delay``, ``drop``, ``truncate``,
+            ``lose_response`` or ``body`` (answer ``status`` with ``body`` as ``content_type``).
         """
         rule = {
             "action": action,
@@ -349,6 +351,8 @@ class EmulatorClient:
             "message": message,
             "seconds": seconds,
             "bytes": bytes,
+            "body": body,
+            "content_type": content_type,
             "times": times,
             "probability": probability,
         }

@@ -3,7 +3,8 @@
 Actions: ``status`` (error status with a BifrostError body, optional ``Retry-After``), ``html`` (a
 proxy's HTML error page), ``empty`` (status with no body), ``delay`` (sleep, then answer normally),
 ``drop`` (hang up without answering), ``truncate`` (cut the body and hang up), ``lose_response``
-(carry the request out, then hang up without answering).
+(carry the request out, then hang up without answering), ``body`` (answer with a given status,
+content type and body, e.g. a 200 whose JSON is not what the API documents).
 """
 
 from __future__ import annotations
@@ -35,22 +36,25 @@ def _valid_regex(value: str) -> str:
 
 
 Regex = Annotated[str, AfterValidator(_valid_regex)]
-FaultAction = Literal["status", "html", "empty", "delay", "drop", "truncate", "lose_response"]
+FaultAction = Literal["status", "html", "empty", "delay", "drop", "truncate", "lose_response", "body"]
 
 
 class FaultRule(BaseModel):
     """One fault: which gateway requests it hits and what happens to them.
 
-    :param action: ``status``, ``html``, ``empty``, ``delay``, ``drop``, ``truncate`` or ``lose_response``.
+    :param action: ``status``, ``html``, ``empty``, ``delay``, ``drop``, ``truncate``, ``lose_response`` or
+        ``body``.
     :param method: HTTP method to match (None: any).
     :param path: regex searched in the request path (None: any).
     :param query: substring of the raw query string (None: any).
-    :param status: HTTP status of ``status``, ``html`` and ``empty``.
+    :param status: HTTP status of ``status``, ``html``, ``empty`` and ``body``.
     :param retry_after: ``Retry-After`` header value of a ``status`` answer (seconds or HTTP date).
     :param message: error message of a ``status`` answer.
     :param seconds: sleep of a ``delay``.
     :param bytes: body bytes a ``truncate`` lets through (None: half of the body, or of its first
         chunk when it is streamed).
+    :param body: the body a ``body`` answer sends, as is.
+    :param content_type: the content type of a ``body`` answer.
     :param times: apply to the first N matching requests only (None: always).
     :param probability: chance of applying to a matching request (seeded by the emulator's seed).
     """
@@ -66,6 +70,8 @@ class FaultRule(BaseModel):
     message: str | None = None
     seconds: float = Field(default=1.0, ge=0)
     bytes: int | None = Field(default=None, ge=0)
+    body: str = ""
+    content_type: str = "application/json"
     times: int | None = Field(default=None, ge=0)
     probability: float = Field(default=1.0, ge=0, le=1)
 
@@ -162,7 +168,7 @@ class FaultMiddleware:
         elif rule.action == "delay":
             await asyncio.sleep(rule.seconds)
             await self.app(scope, receive, logged_send)
-        elif rule.action in ("status", "html", "empty"):
+        elif rule.action in ("status", "html", "empty", "body"):
             await _error_response(rule, logged_send)
         elif rule.action == "drop":
             await _read_body(receive)
@@ -209,6 +215,9 @@ async def _error_response(rule: FaultRule, send: Send) -> None:
             "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
         ).encode()
         headers.append((b"content-type", b"text/html"))
+    elif rule.action == "body":
+        body = rule.body.encode()
+        headers.append((b"content-type", rule.content_type.encode("latin-1")))
     else:
         body = b""
     headers.append((b"content-length", str(len(body)).encode()))
