@@ -101,3 +101,103 @@ class ResultsPage:
             self.batch_id = str(value) if value is not None else None
         elif name == "extra_fields" and isinstance(value, dict):
             self.extra_fields = value
+
+
+class RecordBlock:
+    """
+    Consecutive result items of one results document, in order: one JSONL string, and records on demand.
+
+    The fast parser hands a whole region of the document over as the gateway's own bytes, one item per
+    line, with what each item decoded to; records and per-line copies are made only if asked for. The
+    other parsers wrap the records they made.
+
+    :param records: the records, when already made.
+    :param jsonl: the items' JSON lines joined by ``\\n`` (no trailing newline), when given as one string.
+    :param decoded: with ``jsonl``: each item as decoded (a dict, or an :class:`ItemStatus` when lean).
+    """
+
+    __slots__ = ("_decoded", "_jsonl", "_records")
+
+    def __init__(
+        self,
+        records: list[ResultRecord] | None = None,
+        *,
+        jsonl: bytes | None = None,
+        decoded: list[Any] | None = None,
+    ) -> None:
+        if (records is None) == (decoded is None) or (decoded is not None and jsonl is None):
+            raise ValueError("give either records, or jsonl with decoded")
+        self._records = records
+        self._jsonl = jsonl
+        self._decoded = decoded
+
+    def __len__(self) -> int:
+        return len(self._records if self._records is not None else self._decoded)  # type: ignore[arg-type]
+
+    @property
+    def records(self) -> list[ResultRecord]:
+        """One record per item."""
+        if self._records is None:
+            assert self._jsonl is not None
+            assert self._decoded is not None
+            lines = self._jsonl.split(b"\n") if self._decoded else []
+            self._records = [
+                ResultRecord(line, status=d) if isinstance(d, ItemStatus) else ResultRecord(line, d)
+                for line, d in zip(lines, self._decoded, strict=True)
+            ]
+        return self._records
+
+    @property
+    def jsonl(self) -> bytes:
+        """The items' JSON lines joined by ``\\n``, without a trailing newline."""
+        if self._jsonl is None:
+            self._jsonl = b"\n".join(record.line for record in self.records)
+        return self._jsonl
+
+    def custom_id(self, index: int) -> Any:
+        """
+        The ``custom_id`` of item ``index``.
+
+        :param index: its position in the block.
+        """
+        if self._records is not None:
+            return self._records[index].custom_id
+        assert self._decoded is not None
+        decoded = self._decoded[index]
+        return decoded.custom_id if isinstance(decoded, ItemStatus) else decoded.get("custom_id")
+
+    def succeeded(self) -> int:
+        """How many of the items are successful answers."""
+        if self._records is not None:
+            return sum(record.succeeded for record in self._records)
+        assert self._decoded is not None
+        count = 0
+        for decoded in self._decoded:
+            if type(decoded) is not ItemStatus:
+                count += item_succeeded(decoded)
+            elif decoded.error is None and decoded.result is None and decoded.response is not None:
+                code = decoded.response.status_code  # the common OpenAI-style answer, checked inline
+                count += type(code) is int and 200 <= code < 300
+            else:
+                count += decoded.succeeded
+        return count
+
+    def split(self, index: int) -> tuple[RecordBlock, RecordBlock]:
+        """
+        The items before ``index``, and the rest.
+
+        :param index: where to split, from 0 to the block's length.
+        """
+        if self._records is not None:
+            return RecordBlock(self._records[:index]), RecordBlock(self._records[index:])
+        assert self._jsonl is not None
+        assert self._decoded is not None
+        if index <= 0:
+            return RecordBlock(jsonl=b"", decoded=[]), self
+        if index >= len(self._decoded):
+            return self, RecordBlock(jsonl=b"", decoded=[])
+        cut = -1
+        for _ in range(index):
+            cut = self._jsonl.index(b"\n", cut + 1)
+        head = RecordBlock(jsonl=self._jsonl[:cut], decoded=self._decoded[:index])
+        return head, RecordBlock(jsonl=self._jsonl[cut + 1 :], decoded=self._decoded[index:])

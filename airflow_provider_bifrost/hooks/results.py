@@ -18,7 +18,7 @@ import httpx
 
 from airflow_provider_bifrost.hooks.errors import BifrostProtocolError
 from airflow_provider_bifrost.hooks.http import RetryPolicy, describe_failure, transport_error
-from airflow_provider_bifrost.hooks.records import ResultRecord, ResultsPage
+from airflow_provider_bifrost.hooks.records import RecordBlock, ResultRecord, ResultsPage
 from airflow_provider_bifrost.hooks.results_compact import compact_prefix, parse_compact, read_head
 from airflow_provider_bifrost.hooks.results_ijson import parse_with_ijson
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "BatchResults",
+    "RecordBlock",
     "ResultRecord",
     "ResultsPage",
     "iter_result_blocks",
@@ -37,12 +38,11 @@ __all__ = [
 ]
 
 
-def iter_result_blocks(
-    chunks: Iterable[bytes], page: ResultsPage, *, lean: bool = False
-) -> Iterator[list[ResultRecord]]:
+def iter_result_blocks(chunks: Iterable[bytes], page: ResultsPage, *, lean: bool = False) -> Iterator[RecordBlock]:
     """
-    Yield the records (JSON line and item) of one results document in blocks, in document order; fill
-    ``page`` as it goes. Blocks keep the per-item work of a consumer out of Python-level loops.
+    Yield the items of one results document in blocks (:class:`RecordBlock`), in document order; fill
+    ``page`` as it goes. Blocks keep per-item work out of Python-level loops: an export writes a block's
+    JSONL in one call.
 
     :param chunks: the response body, in chunks.
     :param page: receives ``batch_id``, ``has_more``, ``next_cursor``, ``extra_fields`` and the count;
@@ -67,7 +67,7 @@ def iter_result_records(chunks: Iterable[bytes], page: ResultsPage, *, lean: boo
     :param page: receives the top-level fields and the count.
     :param lean: records may decode their item only when asked.
     """
-    return chain.from_iterable(iter_result_blocks(chunks, page, lean=lean))
+    return chain.from_iterable(block.records for block in iter_result_blocks(chunks, page, lean=lean))
 
 
 def parse_results_document(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[dict[str, Any]]:
@@ -110,7 +110,7 @@ class BatchResults(Iterator[dict[str, Any]]):
         self._lean = lean
         self.pages: list[ResultsPage] = []
         self._blocks = self._generate()
-        self._records = chain.from_iterable(self._blocks)
+        self._records = chain.from_iterable(block.records for block in self._blocks)
 
     def __next__(self) -> dict[str, Any]:
         return next(self._records).item
@@ -119,7 +119,7 @@ class BatchResults(Iterator[dict[str, Any]]):
         """The same stream as records: each item with its JSON line (the gateway's own bytes when compact)."""
         return self._records
 
-    def blocks(self) -> Iterator[list[ResultRecord]]:
+    def blocks(self) -> Iterator[RecordBlock]:
         """The same stream as blocks of records, in order: the fast way to write many items out."""
         return self._blocks
 
@@ -133,7 +133,7 @@ class BatchResults(Iterator[dict[str, Any]]):
         """Every ``extra_fields.parse_errors`` entry of the pages read so far."""
         return [error for page in self.pages for error in page.parse_errors]
 
-    def _generate(self) -> Iterator[list[ResultRecord]]:
+    def _generate(self) -> Iterator[RecordBlock]:
         cursor: str | None = None
         cursors: set[str] = set()
         while True:
@@ -154,7 +154,14 @@ class BatchResults(Iterator[dict[str, Any]]):
             cursors.add(page.next_cursor)
             cursor = page.next_cursor
 
-    def _read_page(self, cursor: str | None) -> Generator[list[ResultRecord], None, ResultsPage]:
+    def _parse(self, chunks: Iterator[bytes], page: ResultsPage) -> Iterator[RecordBlock]:
+        """The page's blocks; a document that does not parse is reported with the request it answered."""
+        try:
+            yield from iter_result_blocks(chunks, page, lean=self._lean)
+        except BifrostProtocolError as exc:
+            raise BifrostProtocolError(f"{self._what}: {exc}") from None
+
+    def _read_page(self, cursor: str | None) -> Generator[RecordBlock, None, ResultsPage]:
         yielded = 0
         last_id: str | None = None
         failures = 0
@@ -163,10 +170,10 @@ class BatchResults(Iterator[dict[str, Any]]):
             read = 0  # items this attempt has parsed so far
             try:
                 with self._open_page(cursor) as chunks:
-                    for block in iter_result_blocks(chunks, attempt, lean=self._lean):
+                    for block in self._parse(chunks, attempt):
                         start, read = read, read + len(block)
                         if start < yielded <= read:  # holds the last item an earlier attempt yielded: check it
-                            seen = block[yielded - start - 1].custom_id
+                            seen = block.custom_id(yielded - start - 1)
                             if seen != last_id:
                                 raise BifrostProtocolError(
                                     f"{self._what}: the results changed between attempts (item {yielded} was "
@@ -175,8 +182,8 @@ class BatchResults(Iterator[dict[str, Any]]):
                         if read <= yielded:
                             continue
                         if start < yielded:
-                            block = block[yielded - start :]
-                        yielded, last_id = read, block[-1].custom_id
+                            block = block.split(yielded - start)[1]
+                        yielded, last_id = read, block.custom_id(len(block) - 1)
                         failures = 0
                         yield block
                 return attempt

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from airflow_provider_bifrost.hooks.errors import BifrostProtocolError
-from airflow_provider_bifrost.hooks.records import ItemStatus, ResultRecord, ResultsPage
+from airflow_provider_bifrost.hooks.records import ItemStatus, RecordBlock, ResultRecord, ResultsPage
 from airflow_provider_bifrost.hooks.results_ijson import parse_with_ijson
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 ITEM_START = b'{"custom_id":"'
 BOUNDARY = b"," + ITEM_START
+LINE_BOUNDARY = b"\n" + ITEM_START
 RESULTS_KEY = re.compile(rb'"results"\s*:\s*\[\s*')
 #: The document's start is looked for in at most this many bytes.
 HEAD_LIMIT = 1024 * 1024
@@ -65,19 +66,19 @@ def compact_prefix(head: bytes, match: re.Match[bytes] | None) -> dict[str, Any]
     return prefix if isinstance(prefix, dict) and prefix.get("results") == [] else None
 
 
-def _records(span: bytes, items: Any, page: ResultsPage) -> list[ResultRecord]:
+def _records(span: bytes, items: Any, page: ResultsPage) -> RecordBlock:
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise BifrostProtocolError(f"Result item {page.item_count} is not an object.")
     page.item_count += len(items)
     if len(items) == 1 and b"\n" not in span and b"\r" not in span:
-        return [ResultRecord(span, items[0])]
-    return [ResultRecord(_encode(item), item) for item in items]
+        return RecordBlock([ResultRecord(span, items[0])])
+    return RecordBlock([ResultRecord(_encode(item), item) for item in items])
 
 
-def _all_at_once(region: bytes, page: ResultsPage, lean: bool) -> list[ResultRecord] | None:
+def _all_at_once(region: bytes, page: ResultsPage, lean: bool) -> RecordBlock | None:
     """
-    The records of every item in ``region`` (from an item's start to a boundary) with one decode and one
-    split; None when a boundary in it is not an item boundary, so the span-by-span path decides.
+    Every item in ``region`` (from an item's start to a boundary) as one block, with one decode and one
+    replace; None when a boundary in it is not an item boundary, so the span-by-span path decides.
 
     Lean: decode only what an export needs of each item (:class:`ItemStatus`), not the items.
     """
@@ -87,14 +88,10 @@ def _all_at_once(region: bytes, page: ResultsPage, lean: bool) -> list[ResultRec
         decoded: list[Any] = (_decode_statuses if lean else _decode)(b"[" + region + b"]")
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    pieces = region.split(BOUNDARY)
-    if len(pieces) != len(decoded) or not (lean or all(type(item) is dict for item in decoded)):
+    if region.count(BOUNDARY) + 1 != len(decoded) or not (lean or all(type(item) is dict for item in decoded)):
         return None
     page.item_count += len(decoded)
-    lines = [pieces[0], *(ITEM_START + piece for piece in pieces[1:])]
-    if lean:
-        return [ResultRecord(line, status=status) for line, status in zip(lines, decoded, strict=True)]
-    return [ResultRecord(line, item) for line, item in zip(lines, decoded, strict=True)]
+    return RecordBlock(jsonl=region.replace(BOUNDARY, LINE_BOUNDARY), decoded=decoded)
 
 
 def parse_compact(
@@ -105,7 +102,7 @@ def parse_compact(
     page: ResultsPage,
     *,
     lean: bool = False,
-) -> Iterator[list[ResultRecord]]:
+) -> Iterator[RecordBlock]:
     """
     Yield the items of a compact results document in blocks, in order; fill ``page`` as it goes.
 
@@ -122,9 +119,9 @@ def parse_compact(
     start = search = 0
     while True:
         if search == start and (last := buf.rfind(BOUNDARY, start + 1)) > 0:
-            records = _all_at_once(buf[start:last], page, lean)
-            if records is not None:
-                yield records
+            block = _all_at_once(buf[start:last], page, lean)
+            if block is not None:
+                yield block
                 start = search = last + 1
                 continue
         boundary = buf.find(BOUNDARY, search)
@@ -150,7 +147,7 @@ def parse_compact(
     yield from _tail(buf[start:], page)
 
 
-def _tail(tail: bytes, page: ResultsPage) -> Iterator[list[ResultRecord]]:
+def _tail(tail: bytes, page: ResultsPage) -> Iterator[RecordBlock]:
     """The last item(s), the array's end, and the top-level fields after it."""
     end = tail.find(b"]")
     while end >= 0:  # the array ends at the first "]" up to which the items decode

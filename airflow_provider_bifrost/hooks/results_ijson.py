@@ -15,7 +15,7 @@ import ijson
 import msgspec
 
 from airflow_provider_bifrost.hooks.errors import BifrostProtocolError
-from airflow_provider_bifrost.hooks.records import ResultRecord, ResultsPage
+from airflow_provider_bifrost.hooks.records import RecordBlock, ResultRecord, ResultsPage
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -72,7 +72,7 @@ class _ChunkReader:
         return b""
 
 
-def parse_with_ijson(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[list[ResultRecord]]:
+def parse_with_ijson(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[RecordBlock]:
     """
     Yield the result items of one results document in blocks, whatever its layout; fill ``page`` as it goes.
 
@@ -95,7 +95,7 @@ def parse_with_ijson(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[lis
                 block.append(ResultRecord(_encode(value), value))
                 if len(block) >= BLOCK_ITEMS:
                     page.item_count += len(block)
-                    yield block
+                    yield RecordBlock(block)
                     block = []
             else:
                 page.set_field(path, value)
@@ -103,7 +103,7 @@ def parse_with_ijson(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[lis
         error = exc
     if block:  # the items before a break are complete and valid: hand them over first
         page.item_count += len(block)
-        yield block
+        yield RecordBlock(block)
     if error is not None:
         raise BifrostProtocolError(
             f"The results document is not valid JSON after {page.item_count} items ({error}); the response "

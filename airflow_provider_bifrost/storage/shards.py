@@ -14,7 +14,7 @@ import gzip
 import re
 import uuid
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING, Literal, Protocol
 
 from airflow_provider_bifrost.storage.paths import list_folder, plain_uri, prepare_folder
 
@@ -28,6 +28,34 @@ TEMP_PATTERN = re.compile(r"^\.part-\d{5}\.jsonl(\.gz)?\.[0-9a-f]+\.tmp$")
 #: Lines are gathered and written in blocks of about this size.
 WRITE_BLOCK = 1024 * 1024
 GZIP_LEVEL = 6
+
+
+class LineBlock(Protocol):
+    """Lines to write: how many, all of them ``\n``-joined, and a split into the first ``index`` and the rest."""
+
+    def __len__(self) -> int: ...
+
+    @property
+    def jsonl(self) -> bytes: ...
+
+    def split(self, index: int) -> tuple[LineBlock, LineBlock]: ...
+
+
+class _Lines:
+    """A :class:`LineBlock` of a list of lines."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @property
+    def jsonl(self) -> bytes:
+        return b"\n".join(self.lines)
+
+    def split(self, index: int) -> tuple[LineBlock, LineBlock]:
+        return _Lines(self.lines[:index]), _Lines(self.lines[index:])
 
 
 @dataclass(frozen=True)
@@ -77,26 +105,31 @@ class ShardWriter:
 
         :param line: one JSON document, encoded.
         """
-        self.write_many([line])
+        self.write_block(_Lines([line]))
 
-    def write_many(self, lines: list[bytes]) -> None:
+    def write_block(self, block: LineBlock) -> None:
         """
-        Add lines (each without its newline), in order, starting new shards as they fill.
+        Add a block of lines, in order, starting new shards as they fill (the block is split where needed).
 
-        :param lines: JSON documents, encoded.
+        :param block: the lines, as one ``\n``-joined string with a count.
         """
-        done = 0
-        while done < len(lines):
+        while len(block):
             if self._sink is None:
                 self._open()
-            room = len(lines) - done
-            if self.items_per_file is not None:
-                room = min(room, self.items_per_file - self._items)
-            part = lines if room == len(lines) else lines[done : done + room]
-            self._block += b"\n".join(part)
-            self._block += b"\n"
-            self._items += room
-            done += room
+            if self.items_per_file is not None and len(block) > (room := self.items_per_file - self._items):
+                head, block = block.split(room)
+            else:
+                head, block = block, _Lines([])
+            data = head.jsonl
+            if len(data) >= WRITE_BLOCK // 4:  # big enough to write as it is, without copying it into the buffer
+                self._flush()
+                assert self._sink is not None
+                self._sink.write(data)
+                self._sink.write(b"\n")
+            else:
+                self._block += data
+                self._block += b"\n"
+            self._items += len(head)
             if len(self._block) >= WRITE_BLOCK:
                 self._flush()
             if self.items_per_file is not None and self._items >= self.items_per_file:
@@ -127,16 +160,18 @@ class ShardWriter:
         name = shard_name(len(self.shards), self.compression)
         self._temp = self.folder / f".{name}.{self._attempt}.tmp"
         self._raw = self._temp.open("wb")
-        if self.compression == "gzip":
-            self._sink = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)  # type: ignore[assignment]
+        if self.compression == "gzip":  # the header names the final file, so every attempt writes the same bytes
+            original = name.removesuffix(".gz")
+            self._sink = gzip.GzipFile(original, "wb", GZIP_LEVEL, self._raw, mtime=0)  # type: ignore[assignment]
         else:
             self._sink = self._raw
         self._items = 0
 
     def _flush(self) -> None:
         assert self._sink is not None
-        self._sink.write(self._block)
-        self._block.clear()
+        if self._block:
+            self._sink.write(self._block)
+            self._block.clear()
 
     def _commit(self) -> None:
         assert self._sink is not None

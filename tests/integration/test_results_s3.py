@@ -169,6 +169,7 @@ def test_sharded_export_to_s3(emulator: EmulatorClient, bucket: Bucket) -> None:
         "errored": 30,
         "from_error_file": 30,
         "parse_errors": 0,
+        "expected": 1000,
     }
     assert [key_of(uri, bucket) for uri in manifest["files"]] == shards
     assert [s["items"] for s in manifest["shards"]] == [400, 400, 200]

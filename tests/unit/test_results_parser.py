@@ -176,3 +176,23 @@ def test_lean_records_match_full_records() -> None:
     assert [r.succeeded for r in lean] == [r.succeeded for r in full] == [item_succeeded(i) for i in items]
     assert [r.succeeded for r in full[: len(SUCCESS_CASES)]] == [ok for _, ok in SUCCESS_CASES]
     assert [r.item for r in lean] == items
+
+
+@pytest.mark.parametrize("lean", [False, True])
+def test_blocks_split_count_and_join_like_their_records(lean: bool, dumps: Any) -> None:
+    """A block's JSONL, success count, ids and every split agree with its records, on both parsers."""
+    from airflow_provider_bifrost.hooks.results import iter_result_blocks
+
+    docs = [item for item, _ in SUCCESS_CASES] * 5
+    blocks = list(iter_result_blocks(chunked(dumps({"results": docs}), 512), ResultsPage(), lean=lean))
+    assert sum(len(block) for block in blocks) == len(docs)
+    for block in blocks:
+        lines = [record.line for record in block.records]
+        assert block.jsonl == b"\n".join(lines)
+        assert block.succeeded() == sum(record.succeeded for record in block.records)
+        assert [block.custom_id(i) for i in range(len(block))] == [record.custom_id for record in block.records]
+        for index in range(len(block) + 1):
+            head, rest = block.split(index)
+            assert (len(head), len(rest)) == (index, len(block) - index)
+            assert [r.line for r in head.records] + [r.line for r in rest.records] == lines
+            assert head.jsonl == b"\n".join(lines[:index]) and rest.jsonl == b"\n".join(lines[index:])
