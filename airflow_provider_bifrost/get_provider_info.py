@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_bifrost import __version__
-from airflow_provider_bifrost.hooks.providers import PROVIDERS
+from airflow_provider_bifrost.hooks.providers import BATCH_PROVIDERS
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -27,6 +27,9 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "triggers": [
             {"integration-name": "Bifrost", "python-modules": ["airflow_provider_bifrost.triggers.bifrost"]},
+        ],
+        "operators": [
+            {"integration-name": "Bifrost", "python-modules": ["airflow_provider_bifrost.operators.bifrost"]},
         ],
         "sensors": [
             {"integration-name": "Bifrost", "python-modules": ["airflow_provider_bifrost.sensors.bifrost"]},
@@ -64,7 +67,12 @@ def get_provider_info() -> dict[str, Any]:
                     "default_provider": {
                         "label": "Default provider",
                         "description": "Provider used when a task names none.",
-                        "schema": {"type": ["string", "null"], "enum": [None, *PROVIDERS]},
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": [None, *sorted(BATCH_PROVIDERS)],
+                            # The form would show the unset choice as "null".
+                            "values_display": {"null": "(none)"},
+                        },
                     },
                     "headers": {
                         "label": "Extra headers",

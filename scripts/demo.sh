@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job, end to end on this machine: start the Bifrost emulator, run the example DAG with
-# `airflow dags test` against it, and show where the results were written.
+# The main job, end to end on this machine: start the Bifrost emulator, run the full pipeline example
+# (create -> wait -> export -> mapped processing -> summary) with `airflow dags test` against it, and
+# show the export's manifest and the first processed results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
@@ -31,14 +32,14 @@ export AIRFLOW_CONN_BIFROST_DEFAULT="{\"conn_type\": \"bifrost\", \"host\": \"ht
 echo "==> preparing the Airflow metadata database in $AIRFLOW_HOME"
 airflow db migrate > "$DEMO/db-migrate.log" 2>&1 || { tail -20 "$DEMO/db-migrate.log"; exit 1; }
 
-echo "==> airflow dags test example_bifrost_quickstart"
-airflow dags test example_bifrost_quickstart > "$DEMO/dags-test.log" 2>&1 || { tail -40 "$DEMO/dags-test.log"; exit 1; }
+echo "==> airflow dags test example_bifrost_pipeline"
+airflow dags test example_bifrost_pipeline > "$DEMO/dags-test.log" 2>&1 || { tail -40 "$DEMO/dags-test.log"; exit 1; }
 echo "==> DAG run succeeded (full log: $DEMO/dags-test.log)"
 
 manifest="$(ls -t "$DEMO"/output/*/_manifest.json | head -1)"
 echo
 echo "==> results in $OUTPUT_URI; the export's manifest ($manifest):"
 cat "$manifest"; echo
-first="$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["files"][0].removeprefix("file://"))' "$manifest")"
-echo "==> first result of $first"
-head -n 1 "$first" | cut -c 1-600
+echo
+echo "==> the summary of the mapped processing, with the first processed results ($(dirname "$manifest")/summary.json):"
+cat "$(dirname "$manifest")/summary.json"; echo

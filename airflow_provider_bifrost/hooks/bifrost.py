@@ -74,6 +74,11 @@ def validate_id(value: object, name: str = "batch_id") -> str:
             f"{name} is empty{'' if isinstance(value, str) else f' ({type(value).__name__})'}: "
             "pass the id of an existing batch (a template that renders empty ends here too)."
         )
+    if value in ("None", "null"):
+        raise BifrostConfigError(
+            f"{name} is the text {value!r}: its template rendered a missing value, e.g. an xcom_pull of a task "
+            "that returned nothing. Pass the id of an existing batch."
+        )
     if value != value.strip() or "/" in value or "\\" in value or ".." in value or any(ord(c) < 32 for c in value):
         raise BifrostConfigError(f"{name} {value!r} is not a valid id: ids have no spaces, '/', '\\' or '..'.")
     return value
@@ -231,6 +236,17 @@ class BifrostHook(BaseHook):
                 f"Bifrost {what} answered with JSON that is not a {model.__name__}: {problems}."
             ) from None
 
+    def _retrieved_batch(self, response: httpx.Response) -> Batch:
+        """A retrieved batch; one without a status cannot say whether it is finished, so it is refused."""
+        batch = self._model(response, Batch)
+        if not batch.status:
+            raise BifrostProtocolError(
+                f"Bifrost {response.request.method} {response.request.url.path} answered a batch object with no "
+                f"`status`, so whether batch {batch.id} is finished is unknown: the gateway, or a proxy in front of "
+                "it, is not answering as the batch API documents."
+            )
+        return batch
+
     # -- batches ------------------------------------------------------------------------------
 
     def get_batch(self, batch_id: str, provider: str | None = None) -> Batch:
@@ -242,7 +258,7 @@ class BifrostHook(BaseHook):
         """
         path = batch_path(batch_id)
         response = self._send("GET", path, params={"provider": self.resolve_provider(provider)})
-        return self._model(response, Batch)
+        return self._retrieved_batch(response)
 
     def list_batches(
         self, provider: str | None = None, *, limit: int | None = None, after: str | None = None
@@ -522,7 +538,7 @@ class BifrostHook(BaseHook):
         await self.aget_settings()
         path = batch_path(batch_id)
         response = await self._asend("GET", path, params={"provider": self.resolve_provider(provider)})
-        return self._model(response, Batch)
+        return self._retrieved_batch(response)
 
     async def acancel_batch(self, batch_id: str, provider: str | None = None) -> Batch:
         """
@@ -553,6 +569,17 @@ class BifrostHook(BaseHook):
         except BifrostError as exc:
             return False, str(exc)
         return True, f"Connected to the Bifrost gateway at {settings.base_url} (listed {provider} batches)."
+
+
+class BifrostHookMixin:
+    """For operators and sensors: ``self.hook``, the :class:`BifrostHook` of ``bifrost_conn_id``, built once."""
+
+    bifrost_conn_id: str
+
+    @cached_property
+    def hook(self) -> BifrostHook:
+        """The hook for ``bifrost_conn_id``."""
+        return BifrostHook(self.bifrost_conn_id)
 
 
 def build_create_body(
@@ -611,7 +638,7 @@ def build_create_body(
             f"endpoint is required for provider {provider!r}, e.g. endpoint='/v1/chat/completions'."
         )
     if requests is not None:
-        _check_requests(requests)
+        check_requests(requests)
     if metadata is not None and (
         not isinstance(metadata, dict)
         or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
@@ -630,7 +657,12 @@ def build_create_body(
     return body
 
 
-def _check_requests(requests: Any) -> None:
+def check_requests(requests: Any) -> None:
+    """
+    Reject inline batch requests that are not a non-empty list of dicts with unique ``custom_id`` and a body.
+
+    :param requests: the requests as given.
+    """
     if not isinstance(requests, list) or not requests:
         raise BifrostConfigError("requests must be a non-empty list of {custom_id, method, url, body} dicts.")
     seen: set[str] = set()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
-from airflow_provider_bifrost.hooks.bifrost import BifrostHook, validate_id
-from airflow_provider_bifrost.hooks.models import RequestCounts
+from airflow_provider_bifrost.hooks.bifrost import BifrostHook, BifrostHookMixin, validate_id
 from airflow_provider_bifrost.hooks.status import BatchState
-from airflow_provider_bifrost.triggers.bifrost import EVENT_STATUSES, BifrostBatchTrigger, terminal_event
+from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger, terminal_event
+from airflow_provider_bifrost.triggers.outcome import check_threshold, settle_event
+from airflow_provider_bifrost.version_compat import AirflowSensorTimeout
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -24,7 +23,7 @@ SEVEN_DAYS = 7 * 24 * 3600
 DEFERRAL_GRACE = timedelta(minutes=2)
 
 
-class BifrostBatchSensor(BaseSensorOperator):
+class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
     """
     Wait until a Bifrost batch is finished; succeed if it completed, fail if it did not.
 
@@ -69,21 +68,18 @@ class BifrostBatchSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
-        if failed_share_threshold is not None and not 0 < failed_share_threshold <= 1:
+        if not self.poke_interval > 0:  # Airflow allows 0: here every check is a request to the gateway
             raise ValueError(
-                f"failed_share_threshold must be in (0, 1] or None, got {failed_share_threshold!r} ({self.task_id})"
+                f"poke_interval must be a positive number of seconds (each check is a request to the gateway), "
+                f"got {poke_interval!r} ({self.task_id})"
             )
+        check_threshold(failed_share_threshold, self.task_id)
         self.batch_id = batch_id
         self.provider = provider
         self.bifrost_conn_id = bifrost_conn_id
         self.deferrable = deferrable
         self.failed_share_threshold = failed_share_threshold
         self.cancel_on_kill = cancel_on_kill
-
-    @cached_property
-    def hook(self) -> BifrostHook:
-        """The hook for ``bifrost_conn_id``."""
-        return BifrostHook(self.bifrost_conn_id)
 
     def _resolve(self) -> None:
         """Check the rendered batch id and pin the provider (so the trigger needs no default)."""
@@ -129,36 +125,16 @@ class BifrostBatchSensor(BaseSensorOperator):
         :param context: the task context.
         :param event: the trigger's event payload.
         """
-        if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
-            raise AirflowException(
-                f"Unexpected trigger event for batch {self.batch_id}: {event!r}; expected a dict whose status is "
-                f"one of {', '.join(sorted(EVENT_STATUSES))}."
+        if isinstance(event, dict):
+            self.log.info(
+                "Batch %s finished waiting: %s (%s)", self.batch_id, event.get("status"), event.get("message")
             )
-        if event.get("batch_id") != self.batch_id:
-            raise AirflowException(f"Trigger event is for batch {event.get('batch_id')!r}, not {self.batch_id!r}.")
-        status, message = event["status"], event.get("message", "")
-        self.log.info("Batch %s finished waiting: %s (%s)", self.batch_id, status, message)
-        if status == "success":
-            summary: dict[str, Any] = event.get("batch") or {}
-            self._check_failed_share(summary)
-            return summary
-        if status == "timeout":
-            raise AirflowSensorTimeout(f"Bifrost batch {self.batch_id}: {message}")
-        if status == "error":
-            raise AirflowException(f"Waiting for Bifrost batch {self.batch_id} failed: {message}")
-        raise AirflowFailException(f"Bifrost batch {self.batch_id} ended {event.get('batch_status')}: {message}")
-
-    def _check_failed_share(self, summary: dict[str, Any]) -> None:
-        counts = RequestCounts.model_validate(summary.get("request_counts") or {})
-        total, unsuccessful = counts.total, counts.unsuccessful
-        if self.failed_share_threshold is None or not total:
-            return
-        if unsuccessful / total >= self.failed_share_threshold:
-            raise AirflowFailException(
-                f"Bifrost batch {self.batch_id} {summary.get('status')}, but {unsuccessful:,} of {total:,} requests "
-                f"did not succeed ({unsuccessful / total:.0%}), at or above failed_share_threshold="
-                f"{self.failed_share_threshold}."
-            )
+        return settle_event(
+            event,
+            batch_id=self.batch_id,
+            failed_share_threshold=self.failed_share_threshold,
+            on_timeout=lambda message: AirflowSensorTimeout(f"Bifrost batch {self.batch_id}: {message}"),
+        )
 
     def on_kill(self) -> None:
         """Cancel the batch when the running (poking) task is killed, if ``cancel_on_kill``."""

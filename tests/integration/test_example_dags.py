@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -20,39 +20,64 @@ def examples() -> DagBag:
     return DagBag(dag_folder=str(EXAMPLES))
 
 
+EXAMPLE_DAG_IDS = {"example_bifrost_pipeline", "example_bifrost_existing_batch", "example_bifrost_anthropic_inline"}
+
+
 def test_examples_parse_without_import_errors(examples: DagBag) -> None:
     assert examples.import_errors == {}
-    assert "example_bifrost_quickstart" in examples.dag_ids
+    assert set(examples.dag_ids) == EXAMPLE_DAG_IDS
 
 
-@pytest.mark.usefixtures("airflow_db")
-def test_quickstart_runs_green(
-    examples: DagBag, emulator: EmulatorClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    conn = {"conn_type": "bifrost", "host": emulator.url, "extra": {"default_provider": "openai"}}
-    monkeypatch.setenv("AIRFLOW_CONN_BIFROST_DEFAULT", json.dumps(conn))
+@pytest.fixture
+def gateway(emulator: EmulatorClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> EmulatorClient:
+    """The examples' connection and output Variable pointed at the emulator and a temporary folder."""
+    monkeypatch.setenv("AIRFLOW_CONN_BIFROST_DEFAULT", json.dumps({"conn_type": "bifrost", "host": emulator.url}))
     monkeypatch.setenv("AIRFLOW_VAR_BIFROST_OUTPUT_URI", f"file://{tmp_path}/out")
     emulator.configure(timeline=(0.2, 1.0, 0.2))
-    run = examples.get_dag("example_bifrost_quickstart").test()
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert run.state == "success", states
-    (written,) = (tmp_path / "out").glob("*/part-00000.jsonl")
-    lines = [json.loads(line) for line in written.read_text().splitlines()]
-    assert sorted(item["custom_id"] for item in lines) == [f"question-{i}" for i in range(4)]
-    assert (written.parent / "_manifest.json").exists()
+    return emulator
+
+
+def states_of(run: Any) -> list[tuple[str, int, str]]:
+    return [(ti.task_id, ti.map_index, ti.state) for ti in run.get_task_instances()]
 
 
 @pytest.mark.usefixtures("airflow_db")
-def test_process_results_maps_over_the_files_and_reduces(
-    examples: DagBag, emulator: EmulatorClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_pipeline_creates_waits_exports_maps_and_reduces(
+    examples: DagBag, gateway: EmulatorClient, tmp_path: Path
 ) -> None:
-    conn = {"conn_type": "bifrost", "host": emulator.url, "extra": {"default_provider": "openai"}}
-    monkeypatch.setenv("AIRFLOW_CONN_BIFROST_DEFAULT", json.dumps(conn))
-    monkeypatch.setenv("AIRFLOW_VAR_BIFROST_OUTPUT_URI", f"file://{tmp_path}")
-    emulator.configure(timeline=(0.2, 1.0, 0.2), failed_requests=7)
-    run = examples.get_dag("example_bifrost_process_results").test()
-    states = [(ti.task_id, ti.map_index, ti.state) for ti in run.get_task_instances()]
+    gateway.configure(failed_requests=7)
+    run = examples.get_dag("example_bifrost_pipeline").test()
+    states = states_of(run)
     assert run.state == "success", states
     assert sorted(index for task_id, index, _ in states if task_id == "process") == [0, 1, 2]
-    summary = run.get_task_instance("summarize").xcom_pull(task_ids="summarize")
-    assert summary["items"] == 120 and summary["failed"] == 7 and summary["answers"] == 113
+    (batch,) = gateway.batches()
+    assert batch["metadata"]["pipeline"] == "product-descriptions" and batch["metadata"]["airflow_ti_key"]
+    summary = json.loads(next((tmp_path / "out").glob("*/summary.json")).read_text())
+    assert (summary["items"], summary["failed"], summary["answers"], summary["files"]) == (120, 7, 113, 3)
+    assert len(summary["sample"]) == 5 and all(row["custom_id"].startswith("describe-") for row in summary["sample"])
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_existing_batch_is_waited_for_and_exported(examples: DagBag, gateway: EmulatorClient, tmp_path: Path) -> None:
+    batch = gateway.add_batch("openai", requests=30, timeline=(0.2, 1.0, 0.2))
+    run = examples.get_dag("example_bifrost_existing_batch").test(run_conf={"batch_id": batch["id"]})
+    assert run.state == "success", states_of(run)
+    (written,) = (tmp_path / "out" / batch["id"]).glob("part-*.jsonl.gz")
+    assert written.name == "part-00000.jsonl.gz"
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_existing_batch_without_an_id_fails_clearly(examples: DagBag, gateway: EmulatorClient) -> None:
+    run = examples.get_dag("example_bifrost_existing_batch").test()
+    assert run.state == "failed"
+    assert dict((task_id, state) for task_id, _, state in states_of(run))["wait"] == "failed"
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_anthropic_inline_returns_results_through_xcom(examples: DagBag, gateway: EmulatorClient) -> None:
+    run = examples.get_dag("example_bifrost_anthropic_inline").test()
+    assert run.state == "success", states_of(run)
+    counts = run.get_task_instance("report").xcom_pull(task_ids="report")
+    assert counts == {"succeeded": 3}
+    (batch,) = gateway.batches()
+    assert batch["id"] == run.get_task_instance("ask").xcom_pull(task_ids="ask")

@@ -74,7 +74,8 @@ def test_file_export_one_file_and_manifest(emulator: EmulatorClient, tmp_path: P
     assert sorted(p.name for p in folder.iterdir()) == ["_manifest.json", "part-00000.jsonl"]
     assert manifest == read_manifest(f"file://{folder}")
     assert manifest["files"] == [f"file://{folder}/part-00000.jsonl"]
-    assert manifest["counts"] == {"results": 50, "succeeded": 45, "errored": 5, "from_error_file": 0, "parse_errors": 1}
+    counts = {"results": 50, "succeeded": 45, "errored": 5, "from_error_file": 0, "parse_errors": 1, "expected": 50}
+    assert manifest["counts"] == counts
     assert (manifest["batch_id"], manifest["provider"], manifest["status"]) == (batch_id, "anthropic", "ended")
     lines = (folder / "part-00000.jsonl").read_bytes().splitlines()
     assert len(lines) == 50 and manifest["bytes"] == (folder / "part-00000.jsonl").stat().st_size
@@ -94,9 +95,11 @@ def test_sharding_gzip_and_error_file_merge(emulator: EmulatorClient, tmp_path: 
         "errored": 37,
         "from_error_file": 37,
         "parse_errors": 0,
+        "expected": 1000,
     }
     items: list[dict[str, Any]] = []
     for name in names[1:]:
+        assert (folder / name).read_bytes()[10:27] == name.removesuffix(".gz").encode() + b"\0"  # gzip's FNAME
         with gzip.open(folder / name) as stream:
             items.extend(json.loads(line) for line in stream)
     assert custom_ids(items) == sorted(f"request-{i}" for i in range(1000))

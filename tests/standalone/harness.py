@@ -7,7 +7,8 @@ leave a component out, does not restart one that dies, and its scheduler and tri
 servers listening on every interface. :class:`AirflowStandalone` therefore starts the same four
 commands itself, in the same configuration, each in its own process group with its own log file:
 everything listens on loopback only (``--skip-serve-logs``, api-server on 127.0.0.1), and the
-triggerer can be killed and replaced like on a real deployment.
+triggerer can be killed and replaced like on a real deployment. ``components`` starts only some of
+them (e.g. just the api-server, for the UI tests).
 
 State is read straight from the sqlite metadata database (WAL mode, so reads never block the
 components); DAG runs are created through the REST API.
@@ -58,6 +59,16 @@ dead, and another one adopts its triggers."""
 FINISHED_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 _HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+COMPONENTS = ("scheduler", "dag-processor", "api-server", "triggerer")
+"""Every component, in the order they are started."""
+_COMPONENT_ARGS = {
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "api-server": ["api-server"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+}
+_COMPONENT_HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 
 
 class AirflowWaitError(AssertionError):
@@ -128,6 +139,8 @@ class AirflowStandalone:
     :param keep_home: keep the temporary AIRFLOW_HOME (database, logs) after :meth:`stop`.
     :param startup_timeout: seconds to wait for the database migration and for every component
         to be healthy.
+    :param components: the components to start (default: all of :data:`COMPONENTS`); without the
+        api-server, :meth:`start` does not wait for health.
     """
 
     def __init__(
@@ -138,7 +151,12 @@ class AirflowStandalone:
         home: Path | None = None,
         keep_home: bool = False,
         startup_timeout: float = 240.0,
+        components: Iterable[str] = COMPONENTS,
     ) -> None:
+        chosen = set(components)
+        if unknown := chosen - set(COMPONENTS):
+            raise ValueError(f"unknown component(s) {sorted(unknown)}; known: {', '.join(COMPONENTS)}")
+        self.wanted = [name for name in COMPONENTS if name in chosen]
         self.dags_folder = dags_folder.resolve()
         self._remove_home = home is None and not keep_home
         self.home = (home or Path(tempfile.mkdtemp(prefix="bifrost-standalone-"))).resolve()
@@ -192,15 +210,14 @@ class AirflowStandalone:
         return {**inherited, **settings, **extra}
 
     def start(self) -> None:
-        """Migrate the database, start the four components, wait until they are healthy."""
+        """Migrate the database, start the components, wait until they are healthy."""
         self.component_logs.mkdir(parents=True, exist_ok=True)
         try:
             self._migrate()
-            self._start_component("scheduler", ["scheduler", "--skip-serve-logs"])
-            self._start_component("dag-processor", ["dag-processor"])
-            self._start_component("api-server", ["api-server"])
-            self._start_component("triggerer", ["triggerer", "--skip-serve-logs"])
-            self.wait_healthy(self.startup_timeout)
+            for name in self.wanted:
+                self._start_component(name, _COMPONENT_ARGS[name])
+            if "api-server" in self.wanted:
+                self.wait_healthy(self.startup_timeout)
         except BaseException:
             self.stop()
             raise
@@ -390,8 +407,11 @@ class AirflowStandalone:
         return all(health.get(key, {}).get("status") == "healthy" for key in keys)
 
     def wait_healthy(self, timeout: float = 180.0) -> None:
-        """Wait until the api-server answers and reports every component healthy."""
-        self.wait_for(self.is_healthy, timeout=timeout, what="every component to be healthy", interval=1.0)
+        """Wait until the api-server answers and reports the database and every started component healthy."""
+        keys = ["metadatabase", *(_COMPONENT_HEALTH_KEYS[n] for n in self.wanted if n in _COMPONENT_HEALTH_KEYS)]
+        self.wait_for(
+            lambda: self.is_healthy(keys), timeout=timeout, what=f"{', '.join(keys)} to be healthy", interval=1.0
+        )
 
     def trigger_dag(self, dag_id: str, conf: Mapping[str, Any] | None = None, run_id: str | None = None) -> str:
         """Create a manual DAG run through the REST API; returns its run id."""
@@ -658,6 +678,7 @@ def _alive(pid: int) -> bool:
 
 
 __all__ = [
+    "COMPONENTS",
     "FINISHED_RUN_STATES",
     "FINISHED_TI_STATES",
     "TRIGGERER_HEALTH_CHECK_THRESHOLD",

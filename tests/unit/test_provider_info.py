@@ -37,7 +37,7 @@ def test_connection_type_describes_the_hook_and_every_extra() -> None:
     assert set(conn_type["conn-fields"]) == set(EXTRA_FIELDS)
     assert conn_type["conn-fields"]["virtual_key"]["schema"]["format"] == "password"
     assert conn_type["conn-fields"]["auth_token"]["schema"]["format"] == "password"
-    for kind in ("hooks", "triggers", "sensors"):
+    for kind in ("hooks", "triggers", "operators", "sensors"):
         for module in get_provider_info()[kind][0]["python-modules"]:
             __import__(module)
 
