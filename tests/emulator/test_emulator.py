@@ -630,6 +630,18 @@ def test_latency(emu: EmulatorClient, http: httpx.Client) -> None:
     assert time.monotonic() - start < 0.2
 
 
+def test_stream_chunk_delay_slows_streamed_bodies(emu: EmulatorClient, http: httpx.Client) -> None:
+    batch = emu.add_batch("openai", requests=200, item_bytes=1000, manual=True)
+    emu.set_status(batch["id"], "completed")
+    emu.configure(stream_chunk_delay=0.1)
+    start = time.monotonic()
+    with http.stream("GET", f"/v1/batches/{batch['id']}/results", params={"provider": "openai"}) as response:
+        body = b"".join(response.iter_bytes())
+    assert len(body) > 3 * 64 * 1024  # at least four chunks, each followed by the delay
+    assert time.monotonic() - start >= 0.3
+    assert len(json.loads(body)["results"]) == 200
+
+
 def test_invalid_control_calls(emu: EmulatorClient) -> None:
     with pytest.raises(EmulatorError, match="422"):
         emu.add_fault("explode")

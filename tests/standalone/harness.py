@@ -352,6 +352,17 @@ class AirflowStandalone:
                     f"{tail(component.log())}"
                 )
 
+    def kill_task_process(self, dag_id: str, run_id: str, task_id: str) -> list[int]:
+        """``kill -9`` the process running a task's current try (its title is ``airflow worker -- <ti id>``);
+        the pids killed."""
+        ti = self.task_instance(dag_id, run_id, task_id)
+        assert ti is not None, f"no task instance {dag_id}.{task_id} in {run_id}"
+        pids = self.find_processes(f"airflow worker -- {uuid.UUID(str(ti['id']))}")
+        assert pids, f"no process runs {task_id} ({ti['id']})\n{self.diagnostics(dag_id, run_id)}"
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        return pids
+
     def kill_triggerer(self, timeout: float = 30.0) -> list[int]:
         """``kill -9`` the running triggerer and every process of its session (its trigger runner):
         a crash, nothing cleaned up, its job row keeps ``running``. Returns the pids killed."""

@@ -4,9 +4,6 @@ whether its process is killed right after submitting or the gateway's answer to 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -56,15 +53,6 @@ def test_pipeline_runs_green_with_the_sensor_deferred(
     assert (summary["items"], summary["failed"], summary["files"]) == (120, 3, 3)
 
 
-def _kill_task_process(airflow: AirflowStandalone, run_id: str) -> None:
-    ti = airflow.task_instance(CREATE_DAG, run_id, "create")
-    assert ti is not None
-    pids = airflow.find_processes(f"airflow worker -- {uuid.UUID(str(ti['id']))}")  # its setproctitle
-    assert pids, f"no task process for {ti['id']}\n{airflow.diagnostics(CREATE_DAG, run_id)}"
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-
-
 def test_create_killed_right_after_submitting_reattaches_on_retry(
     airflow_standalone: AirflowStandalone, emulator: EmulatorClient
 ) -> None:
@@ -75,7 +63,7 @@ def test_create_killed_right_after_submitting_reattaches_on_retry(
     airflow.wait_for(
         lambda: batches_of_run(emulator, run_id), timeout=STEP_TIMEOUT, what="the create task to submit its batch"
     )
-    _kill_task_process(airflow, run_id)
+    airflow.kill_task_process(CREATE_DAG, run_id, "create")
     airflow.wait_for(
         lambda: (
             (airflow.task_instance(CREATE_DAG, run_id, "create") or {}).get("try_number", 0) >= 2

@@ -111,10 +111,10 @@ def _check_limit(limit: int, maximum: int, request_type: str) -> None:
         raise bifrost_error(400, f"limit must be between 1 and {maximum}", request_type=request_type)
 
 
-async def _chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+async def _chunks(chunks: Iterator[bytes], delay: float = 0.0) -> AsyncIterator[bytes]:
     for chunk in chunks:
         yield chunk
-        await asyncio.sleep(0)  # a cancellation point: a client that hangs up stops the stream
+        await asyncio.sleep(delay)  # also a cancellation point: a client that hangs up stops the stream
 
 
 # --- batches ---------------------------------------------------------------------------------
@@ -349,7 +349,7 @@ async def batch_results(
         chunks = BatchContent(batch, view).results(after, page_size)
     except ValueError as exc:
         raise bifrost_error(400, str(exc), provider=provider, request_type=request_type) from None
-    return StreamingResponse(_chunks(chunks), media_type="application/json")
+    return StreamingResponse(_chunks(chunks, state.config.stream_chunk_delay), media_type="application/json")
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -534,4 +534,4 @@ def _file_content(state: EmulatorState, file_id: str, provider: str) -> Response
     if stored.path is not None:
         return FileResponse(stored.path, media_type="application/octet-stream")
     chunks = _generated_content(state, stored, time.time())
-    return StreamingResponse(_chunks(chunks), media_type="application/octet-stream")
+    return StreamingResponse(_chunks(chunks, state.config.stream_chunk_delay), media_type="application/octet-stream")

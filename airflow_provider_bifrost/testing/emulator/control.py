@@ -218,7 +218,7 @@ class EmulatorClient:
             ``bearer_token``, ``virtual_keys={key: "ok" | "budget_exceeded" | "blocked" |
             "rate_limited"}``, ``timeline=(validating, in_progress, finalizing)``, ``manual``,
             ``outcome``, ``failed_requests``, ``item_bytes``, ``cancel_delay``,
-            ``results_page_size``, ``latency``, ``latency_path``, ``seed``.
+            ``results_page_size``, ``latency``, ``latency_path``, ``stream_chunk_delay``, ``seed``.
         """
         result: dict[str, Any] = self._call("POST", "/config", json=changes)
         return result

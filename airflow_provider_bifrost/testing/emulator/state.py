@@ -85,6 +85,8 @@ class EmulatorConfig(BaseModel):
     :param results_page_size: page the results route (``has_more``/``next_cursor``); None: one document.
     :param latency: seconds added to every gateway request whose path matches ``latency_path``.
     :param latency_path: regex searched in the path (None: every gateway request).
+    :param stream_chunk_delay: seconds slept after each chunk of a streamed body (results, file
+        content): a slow link, so a test can act while a download is under way.
     :param seed: seed of ids, result contents and fault probabilities.
     """
 
@@ -102,6 +104,7 @@ class EmulatorConfig(BaseModel):
     results_page_size: int | None = Field(default=None, ge=1)
     latency: NonNegativeFloat = 0.0
     latency_path: Regex | None = None
+    stream_chunk_delay: NonNegativeFloat = 0.0
     seed: int = 0
 
 
