@@ -79,7 +79,14 @@ def validate_id(value: object, name: str = "batch_id") -> str:
             f"{name} is the text {value!r}: its template rendered a missing value, e.g. an xcom_pull of a task "
             "that returned nothing. Pass the id of an existing batch."
         )
-    if value != value.strip() or "/" in value or "\\" in value or ".." in value or any(ord(c) < 32 for c in value):
+    if (
+        value != value.strip()
+        or "/" in value
+        or "\\" in value
+        or ".." in value
+        or value == "."
+        or any(ord(c) < 32 for c in value)
+    ):
         raise BifrostConfigError(f"{name} {value!r} is not a valid id: ids have no spaces, '/', '\\' or '..'.")
     return value
 

@@ -25,7 +25,7 @@ from airflow_provider_bifrost.hooks.records import RecordBlock, ResultRecord
 from airflow_provider_bifrost.hooks.status import BatchState, batch_state
 from airflow_provider_bifrost.sensors.bifrost import DEFERRAL_GRACE, SEVEN_DAYS
 from airflow_provider_bifrost.storage.manifest import write_manifest
-from airflow_provider_bifrost.storage.paths import plain_uri, storage_path
+from airflow_provider_bifrost.storage.paths import export_folder, plain_uri, storage_path
 from airflow_provider_bifrost.storage.shards import COMPRESSIONS, ShardWriter
 from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger, make_event, terminal_event
 from airflow_provider_bifrost.triggers.outcome import check_threshold, settle_event
@@ -216,7 +216,7 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
     def _to_storage(self, batch: Batch, provider: str) -> dict[str, Any]:
         assert self.output_uri is not None
         root = storage_path(self.output_uri.rstrip("/"), self.output_conn_id or None)
-        folder = root / self.batch_id
+        folder = export_folder(root, self.batch_id)
         writer = ShardWriter(folder, items_per_file=self.results_per_file, compression=self.compression)  # type: ignore[arg-type]
         results = self.hook.iter_batch_result_lines(self.batch_id, provider)
         progress = _Progress(self.log, self.batch_id)

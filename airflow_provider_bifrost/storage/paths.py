@@ -68,6 +68,24 @@ def prepare_folder(folder: ObjectStoragePath) -> None:
         )
 
 
+def export_folder(root: ObjectStoragePath, batch_id: str) -> ObjectStoragePath:
+    """
+    The folder of a batch's export, ``<root>/<batch_id>``: always strictly inside ``root``.
+
+    :param root: the export's ``output_uri``.
+    :param batch_id: the batch, already checked by ``validate_id`` (no ``/``, ``\\``, ``..``).
+    """
+    folder = root / batch_id
+    base = root.path.rstrip("/")
+    if (
+        folder.path.rstrip("/") in ("", base)
+        or not folder.path.startswith(base + "/")
+        or folder.parent.path != root.path
+    ):
+        raise BifrostConfigError(f"batch_id {batch_id!r} would not make a folder of its own under output_uri.")
+    return folder
+
+
 def list_folder(folder: ObjectStoragePath) -> list[ObjectStoragePath]:
     """
     The entries directly in ``folder``; none when it does not exist yet (an unused key prefix).
