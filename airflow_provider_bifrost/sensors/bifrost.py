@@ -12,7 +12,7 @@ from airflow_provider_bifrost.hooks.bifrost import BifrostHook, BifrostHookMixin
 from airflow_provider_bifrost.hooks.status import BatchState
 from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger, terminal_event
 from airflow_provider_bifrost.triggers.outcome import check_threshold, settle_event
-from airflow_provider_bifrost.version_compat import AirflowSensorTimeout
+from airflow_provider_bifrost.version_compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -93,8 +93,13 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
             return super().execute(context)
         batch = self.hook.get_batch(self.batch_id, self.provider)
         self.log.info("%s", batch.progress_line())
-        if batch.state is not BatchState.RUNNING:
-            return self.execute_complete(context, terminal_event(batch, self.provider))
+        if batch.state is not BatchState.RUNNING:  # finished already: the same outcome as after a poke
+            try:
+                return self.execute_complete(context, terminal_event(batch, self.provider))
+            except (AirflowFailException, AirflowSensorTimeout) as exc:
+                if self.soft_fail or self.never_fail:
+                    raise AirflowSkipException(f"Skipping: {exc} (soft_fail/never_fail is set)") from exc
+                raise
         self.defer(
             trigger=BifrostBatchTrigger(
                 batch_id=self.batch_id,

@@ -220,6 +220,14 @@ def test_poke_mode_failed_batch_honours_soft_fail(emulator: EmulatorClient) -> N
         sensor(batch["id"], deferrable=False, poke_interval=0.1, soft_fail=True).execute(CONTEXT)
 
 
+def test_a_batch_already_failed_before_deferring_honours_soft_fail_too(emulator: EmulatorClient) -> None:
+    batch = emulator.add_batch("openai", requests=2, outcome="failed", timeline=(0, 0, 0))
+    with pytest.raises(AirflowFailException, match="ended failed"):
+        sensor(batch["id"]).execute(CONTEXT)
+    with pytest.raises(AirflowSkipException, match="ended failed"):
+        sensor(batch["id"], soft_fail=True).execute(CONTEXT)
+
+
 def test_on_kill_cancels_a_poking_sensor(emulator: EmulatorClient) -> None:
     batch = emulator.add_batch("openai", requests=2, manual=True)
     waiting = sensor(batch["id"], deferrable=False, cancel_on_kill=True)
