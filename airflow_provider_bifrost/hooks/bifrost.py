@@ -31,9 +31,12 @@ from airflow_provider_bifrost.hooks.http import (
     raise_for_error,
     transport_error,
 )
+from airflow_provider_bifrost.hooks.mixin import DEFAULT_CONN_NAME
+from airflow_provider_bifrost.hooks.mixin import BifrostHookMixin as BifrostHookMixin  # re-exported
 from airflow_provider_bifrost.hooks.models import Batch, BatchList, BatchResultItem, FileObject
 from airflow_provider_bifrost.hooks.providers import PROVIDERS, validate_provider
 from airflow_provider_bifrost.hooks.results import BatchResults
+from airflow_provider_bifrost.hooks.validation import BATCH_ENDPOINTS, check_requests, validate_id
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -42,14 +45,6 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=BaseModel)
 
-#: Endpoints the gateway accepts for a batch (``endpoint`` is required for OpenAI).
-BATCH_ENDPOINTS = (
-    "/v1/chat/completions",
-    "/v1/embeddings",
-    "/v1/completions",
-    "/v1/responses",
-    "/v1/messages",
-)
 STREAM_CHUNK = 256 * 1024
 
 
@@ -60,35 +55,6 @@ def _mask(secrets: tuple[str, ...]) -> None:
         from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
     for secret in secrets:
         mask_secret(secret)
-
-
-def validate_id(value: object, name: str = "batch_id") -> str:
-    """
-    Return a batch or file id that is safe to put in a URL path; raise naming the problem otherwise.
-
-    :param value: the id.
-    :param name: the parameter it came from.
-    """
-    if not isinstance(value, str) or not value.strip():
-        raise BifrostConfigError(
-            f"{name} is empty{'' if isinstance(value, str) else f' ({type(value).__name__})'}: "
-            "pass the id of an existing batch (a template that renders empty ends here too)."
-        )
-    if value in ("None", "null"):
-        raise BifrostConfigError(
-            f"{name} is the text {value!r}: its template rendered a missing value, e.g. an xcom_pull of a task "
-            "that returned nothing. Pass the id of an existing batch."
-        )
-    if (
-        value != value.strip()
-        or "/" in value
-        or "\\" in value
-        or ".." in value
-        or value == "."
-        or any(ord(c) < 32 for c in value)
-    ):
-        raise BifrostConfigError(f"{name} {value!r} is not a valid id: ids have no spaces, '/', '\\' or '..'.")
-    return value
 
 
 def batch_path(batch_id: object, suffix: str = "") -> str:
@@ -125,7 +91,7 @@ class BifrostHook(BaseHook):
     """
 
     conn_name_attr = "bifrost_conn_id"
-    default_conn_name = "bifrost_default"
+    default_conn_name = DEFAULT_CONN_NAME
     conn_type = "bifrost"
     hook_name = "Bifrost"
 
@@ -464,19 +430,44 @@ class BifrostHook(BaseHook):
         """
         Stream a file's content (e.g. a batch's output or error JSONL), in chunks or line by line.
 
+        A download that breaks mid-way is requested again and resumed after the bytes already yielded
+        (within the retry policy's budget), so nothing is yielded twice or lost.
+
         :param file_id: the file id.
         :param provider: the file's provider; defaults to the connection's ``default_provider``.
         :param lines: yield one line at a time (without the line break) instead of raw chunks.
         """
         path = file_path(file_id, "/content")
-        response = self._send("GET", path, params={"provider": self.resolve_provider(provider)}, stream=True)
-        try:
-            chunks = response.iter_bytes(STREAM_CHUNK)
-            yield from _split_lines(chunks) if lines else chunks
-        except httpx.TransportError as exc:
-            raise transport_error(f"GET {path}", exc) from exc
-        finally:
-            response.close()
+        chunks = self._resumed_download(path, {"provider": self.resolve_provider(provider)})
+        yield from _split_lines(chunks) if lines else chunks
+
+    def _resumed_download(self, path: str, params: dict[str, Any]) -> Iterator[bytes]:
+        """The body of ``GET path`` in chunks; a broken stream is requested again and the bytes seen skipped."""
+        received = failures = 0
+        while True:
+            response = self._send("GET", path, params=params, stream=True)
+            try:
+                skip = received
+                for chunk in response.iter_bytes(STREAM_CHUNK):
+                    if skip >= len(chunk):
+                        skip -= len(chunk)
+                        continue
+                    chunk, skip = chunk[skip:], 0
+                    received += len(chunk)
+                    failures = 0
+                    yield chunk
+                if skip:
+                    raise BifrostProtocolError(f"GET {path}: the file got shorter between attempts; cannot resume.")
+                return
+            except httpx.TransportError as exc:
+                failures += 1
+                if failures > self.retry_policy.max_retries:
+                    raise transport_error(f"GET {path}", exc) from exc
+                wait = self.retry_policy.backoff(failures, exc)
+                self.log.warning("GET %s broke after %d bytes (%s); resuming in %.1f s", path, received, exc, wait)
+                self.retry_policy.sleep(wait)
+            finally:
+                response.close()
 
     def iter_file_items(self, file_id: str, provider: str | None = None) -> Iterator[dict[str, Any]]:
         """
@@ -578,17 +569,6 @@ class BifrostHook(BaseHook):
         return True, f"Connected to the Bifrost gateway at {settings.base_url} (listed {provider} batches)."
 
 
-class BifrostHookMixin:
-    """For operators and sensors: ``self.hook``, the :class:`BifrostHook` of ``bifrost_conn_id``, built once."""
-
-    bifrost_conn_id: str
-
-    @cached_property
-    def hook(self) -> BifrostHook:
-        """The hook for ``bifrost_conn_id``."""
-        return BifrostHook(self.bifrost_conn_id)
-
-
 def build_create_body(
     *,
     model: str,
@@ -662,28 +642,6 @@ def build_create_body(
         if value:
             body[key] = value
     return body
-
-
-def check_requests(requests: Any) -> None:
-    """
-    Reject inline batch requests that are not a non-empty list of dicts with unique ``custom_id`` and a body.
-
-    :param requests: the requests as given.
-    """
-    if not isinstance(requests, list) or not requests:
-        raise BifrostConfigError("requests must be a non-empty list of {custom_id, method, url, body} dicts.")
-    seen: set[str] = set()
-    for index, request in enumerate(requests):
-        if not isinstance(request, dict):
-            raise BifrostConfigError(f"requests[{index}] is a {type(request).__name__}, not a dict.")
-        custom_id = request.get("custom_id")
-        if not isinstance(custom_id, str) or not custom_id:
-            raise BifrostConfigError(f"requests[{index}] has no custom_id (a non-empty string).")
-        if custom_id in seen:
-            raise BifrostConfigError(f"requests[{index}] repeats custom_id {custom_id!r}; custom_ids must be unique.")
-        seen.add(custom_id)
-        if "body" not in request and "params" not in request:
-            raise BifrostConfigError(f"requests[{index}] ({custom_id!r}) has no body (or params).")
 
 
 @contextmanager

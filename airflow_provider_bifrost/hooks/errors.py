@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.exceptions import AirflowException
 
-from airflow_provider_bifrost.hooks.models import ErrorBody
 from airflow_provider_bifrost.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -194,6 +193,8 @@ def api_error_from_response(response: httpx.Response, body: bytes) -> BifrostAPI
     except ValueError:
         payload = None
     if isinstance(payload, dict):
+        from airflow_provider_bifrost.hooks.models import ErrorBody  # pydantic models: not at DAG parsing
+
         try:
             parsed = ErrorBody.model_validate(payload)
         except ValueError:

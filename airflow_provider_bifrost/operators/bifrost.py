@@ -1,4 +1,10 @@
-"""Operators for Bifrost batches: submit a batch (and wait for it), export every result of a finished one."""
+"""
+Operators for Bifrost batches: submit a batch (and wait for it), export every result of a finished one.
+
+DAG files import this module: at module level it imports only what building and checking the tasks needs;
+the hook, the results parsers, the storage writers and the trigger are imported when a task runs
+(``tests/unit/test_import_cost.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,25 +15,14 @@ from datetime import datetime, timedelta, timezone
 from itertools import islice, repeat
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from airflow.sdk import BaseOperator
 
-from airflow_provider_bifrost.hooks.bifrost import (
-    BATCH_ENDPOINTS,
-    BifrostHook,
-    BifrostHookMixin,
-    check_requests,
-    validate_id,
-)
 from airflow_provider_bifrost.hooks.errors import BifrostConfigError, BifrostNotFoundError, BifrostTransportError
+from airflow_provider_bifrost.hooks.mixin import DEFAULT_CONN_NAME, BifrostHookMixin
 from airflow_provider_bifrost.hooks.providers import BATCH_PROVIDERS, PROVIDERS, validate_provider
-from airflow_provider_bifrost.hooks.records import RecordBlock, ResultRecord
 from airflow_provider_bifrost.hooks.status import BatchState, batch_state
+from airflow_provider_bifrost.hooks.validation import BATCH_ENDPOINTS, COMPRESSIONS, check_requests, validate_id
 from airflow_provider_bifrost.sensors.bifrost import DEFERRAL_GRACE, SEVEN_DAYS
-from airflow_provider_bifrost.storage.manifest import write_manifest
-from airflow_provider_bifrost.storage.paths import export_folder, plain_uri, storage_path
-from airflow_provider_bifrost.storage.shards import COMPRESSIONS, ShardWriter
-from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger, make_event, terminal_event
 from airflow_provider_bifrost.triggers.outcome import check_threshold, settle_event
 from airflow_provider_bifrost.version_compat import AirflowException, AirflowFailException, ResumableJobMixin
 
@@ -37,9 +32,9 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_bifrost.hooks.models import Batch
+    from airflow_provider_bifrost.hooks.records import RecordBlock
     from airflow_provider_bifrost.hooks.results import BatchResults
 
-_encode = msgspec.json.Encoder().encode
 #: Seconds between progress lines in the task log.
 PROGRESS_EVERY = 10.0
 #: Error-file items handled per block.
@@ -124,7 +119,7 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
         *,
         batch_id: str,
         provider: str | None = None,
-        bifrost_conn_id: str = BifrostHook.default_conn_name,
+        bifrost_conn_id: str = DEFAULT_CONN_NAME,
         output_uri: str | None = None,
         output_conn_id: str | None = None,
         results_per_file: int | None = None,
@@ -174,6 +169,11 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
 
     def _blocks(self, batch: Batch, provider: str, results: BatchResults) -> Iterator[tuple[RecordBlock, bool]]:
         """Every record in blocks, the results then the error file's lines; each block says if it is the latter."""
+        import msgspec
+
+        from airflow_provider_bifrost.hooks.records import RecordBlock, ResultRecord
+
+        encode = msgspec.json.Encoder().encode
         yield from zip(results.blocks(), repeat(False))
         if results.parse_errors:
             self.log.warning(
@@ -184,7 +184,7 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
             )
         if self.include_errors and batch.error_file_id:
             items = self.hook.iter_file_items(batch.error_file_id, provider)
-            while block := [ResultRecord(_encode(item), item) for item in islice(items, ERROR_FILE_BLOCK)]:
+            while block := [ResultRecord(encode(item), item) for item in islice(items, ERROR_FILE_BLOCK)]:
                 yield RecordBlock(block), True
 
     def _check_count(self, batch: Batch, exported: int) -> None:
@@ -214,6 +214,10 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
         return items
 
     def _to_storage(self, batch: Batch, provider: str) -> dict[str, Any]:
+        from airflow_provider_bifrost.storage.manifest import write_manifest
+        from airflow_provider_bifrost.storage.paths import export_folder, plain_uri, storage_path
+        from airflow_provider_bifrost.storage.shards import ShardWriter
+
         assert self.output_uri is not None
         root = storage_path(self.output_uri.rstrip("/"), self.output_conn_id or None)
         folder = export_folder(root, self.batch_id)
@@ -329,7 +333,7 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         requests: list[dict[str, Any]] | None = None,
         completion_window: str = "24h",
         metadata: dict[str, str] | None = None,
-        bifrost_conn_id: str = BifrostHook.default_conn_name,
+        bifrost_conn_id: str = DEFAULT_CONN_NAME,
         wait_for_completion: bool = False,
         deferrable: bool = True,
         poll_interval: float = 60.0,
@@ -446,6 +450,8 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
             return earlier
         input_file_id = self.input_file_id or None
         if self.input_uri:
+            from airflow_provider_bifrost.storage.paths import storage_path
+
             upload = self.hook.upload_file(storage_path(self.input_uri, self.input_conn_id or None), self.provider)
             self.log.info("Uploaded %s as file %s (%s bytes)", self.input_uri, upload.id, upload.bytes)
             input_file_id = upload.id
@@ -508,6 +514,8 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
 
         The mixin returns this method's value when it reattaches to a running batch.
         """
+        from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger, make_event, terminal_event
+
         batch_id = self._batch_id = str(external_id)
         if not self.wait_for_completion:
             return self.get_job_result(batch_id, context)
@@ -545,6 +553,8 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
             if not self.wait_for_completion:
                 self._result = batch_id
             else:
+                from airflow_provider_bifrost.triggers.bifrost import terminal_event
+
                 event = self._event or terminal_event(self.hook.get_batch(batch_id, self.provider), self.provider)
                 self._result = self.execute_complete(context, event)
         return self._result

@@ -1,4 +1,9 @@
-"""``BifrostBatchSensor``: wait for a Bifrost batch to finish, deferred to the triggerer by default."""
+"""
+``BifrostBatchSensor``: wait for a Bifrost batch to finish, deferred to the triggerer by default.
+
+DAG files import this module: at module level it imports only what building the task needs; the hook and
+the trigger are imported when the task runs (``tests/unit/test_import_cost.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_bifrost.hooks.bifrost import BifrostHook, BifrostHookMixin, validate_id
+from airflow_provider_bifrost.hooks.mixin import DEFAULT_CONN_NAME, BifrostHookMixin
 from airflow_provider_bifrost.hooks.status import BatchState
-from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger, terminal_event
+from airflow_provider_bifrost.hooks.validation import validate_id
 from airflow_provider_bifrost.triggers.outcome import check_threshold, settle_event
 from airflow_provider_bifrost.version_compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
@@ -59,7 +64,7 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
         *,
         batch_id: str,
         provider: str | None = None,
-        bifrost_conn_id: str = BifrostHook.default_conn_name,
+        bifrost_conn_id: str = DEFAULT_CONN_NAME,
         deferrable: bool = True,
         poke_interval: float = 60,
         timeout: float = SEVEN_DAYS,
@@ -88,6 +93,8 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Check once; return at once if finished, else defer (or poke when not deferrable)."""
+        from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger, terminal_event
+
         self._resolve()
         if not self.deferrable:
             return super().execute(context)
@@ -115,6 +122,8 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         """One status check (poke and reschedule modes); logs the progress every time."""
+        from airflow_provider_bifrost.triggers.bifrost import terminal_event
+
         batch = self.hook.get_batch(self.batch_id, self.provider)
         self.log.info("%s", batch.progress_line())
         if batch.state is BatchState.RUNNING:

@@ -1,10 +1,11 @@
 """
-Write JSONL lines into numbered shard files, each appearing under its final name only when complete.
+Write JSONL lines into numbered shard files, which appear under their final names only when all are complete.
 
-A shard is written to a hidden temporary name beside its final one, then renamed: readers never see
-a half-written ``part-NNNNN.jsonl``. Temporaries left by a killed earlier attempt are removed first,
-and final shards an earlier attempt wrote beyond this attempt's count are removed at the end, so a
-retry leaves exactly its own files.
+Every shard is written to a hidden temporary name beside its final one; :meth:`ShardWriter.finish`
+renames them all once the last is written, so readers never see a half-written ``part-NNNNN.jsonl``
+nor the first shards of an export that then failed. Temporaries left by a killed earlier attempt are
+removed first, and final shards an earlier attempt wrote beyond this attempt's count are removed at the
+end, so a retry leaves exactly its own files.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import uuid
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Literal, Protocol
 
+from airflow_provider_bifrost.hooks.validation import COMPRESSIONS as COMPRESSIONS  # re-exported
 from airflow_provider_bifrost.storage.paths import list_folder, plain_uri, prepare_folder
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
 Compression = Literal["gzip"]
-COMPRESSIONS: tuple[str, ...] = ("gzip",)
 SHARD_PATTERN = re.compile(r"^part-\d{5}\.jsonl(\.gz)?$")
 TEMP_PATTERN = re.compile(r"^\.part-\d{5}\.jsonl(\.gz)?\.[0-9a-f]+\.tmp$")
 #: Lines are gathered and written in blocks of about this size.
@@ -88,6 +89,7 @@ class ShardWriter:
         self.items_per_file = items_per_file
         self.compression = compression
         self.shards: list[Shard] = []
+        self._written: list[tuple[ObjectStoragePath, ObjectStoragePath]] = []  # (temporary, final) per shard
         self._attempt = uuid.uuid4().hex[:12]
         self._temp: ObjectStoragePath | None = None
         self._raw: IO[bytes] | None = None
@@ -136,9 +138,13 @@ class ShardWriter:
                 self._commit()
 
     def finish(self) -> list[Shard]:
-        """Complete the last shard, remove shards an earlier attempt left beyond ours; return ours."""
+        """Complete the last shard, give every shard its final name, remove shards an earlier attempt left
+        beyond ours; return ours."""
         if self._sink is not None:
             self._commit()
+        for temp, final in self._written:
+            temp.rename(final)
+        self._written.clear()
         ours = {shard_name(i, self.compression) for i in range(len(self.shards))}
         for leftover in list_folder(self.folder):
             if SHARD_PATTERN.match(leftover.name) and leftover.name not in ours:
@@ -146,14 +152,17 @@ class ShardWriter:
         return self.shards
 
     def abort(self) -> None:
-        """Drop the shard being written (its temporary file); completed shards stay."""
+        """Drop everything this attempt wrote (all temporary files): a failed export leaves no shard behind."""
         for stream in (self._sink, self._raw):
             if stream is not None:
                 with contextlib.suppress(Exception):
                     stream.close()
         self._sink = self._raw = None
-        if self._temp is not None and self._temp.exists():
-            self._temp.unlink()
+        temps = [temp for temp, _ in self._written] + ([self._temp] if self._temp is not None else [])
+        for temp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        self._written.clear()
         self._temp = None
 
     def _open(self) -> None:
@@ -183,6 +192,6 @@ class ShardWriter:
         size = self._raw.tell()
         self._raw.close()
         final = self.folder / shard_name(len(self.shards), self.compression)
-        self._temp.rename(final)
+        self._written.append((self._temp, final))
         self.shards.append(Shard(uri=plain_uri(final), items=self._items, bytes=size))
         self._sink = self._raw = self._temp = None

@@ -1,11 +1,14 @@
-"""What a batch event means for the task that waited: one policy for the sensor and the create operator."""
+"""
+What a batch event means for the task that waited: one policy for the sensor and the create operator.
+
+The operator and sensor modules import this when a DAG file is parsed (``check_threshold``), so the trigger
+and the models are imported in the functions that need them, at run time.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bifrost.hooks.models import RequestCounts
-from airflow_provider_bifrost.triggers.bifrost import EVENT_STATUSES
 from airflow_provider_bifrost.version_compat import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
@@ -32,6 +35,8 @@ def settle_event(
     :param failed_share_threshold: see :func:`check_failed_share`.
     :param on_timeout: builds the exception for a ``timeout`` event from its message.
     """
+    from airflow_provider_bifrost.triggers.bifrost import EVENT_STATUSES  # the trigger: not at DAG parsing
+
     if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
         raise AirflowException(
             f"Unexpected trigger event for batch {batch_id}: {event!r}; expected a dict whose status is one of "
@@ -60,6 +65,8 @@ def check_failed_share(summary: dict[str, Any], threshold: float | None, batch_i
     :param threshold: the share in (0, 1]; None: never fail on it.
     :param batch_id: the batch, for the message.
     """
+    from airflow_provider_bifrost.hooks.models import RequestCounts  # pydantic models: not at DAG parsing
+
     counts = RequestCounts.model_validate(summary.get("request_counts") or {})
     total, unsuccessful = counts.total, counts.unsuccessful
     if threshold is None or not total:
