@@ -168,7 +168,7 @@ def transport_error(what: str, exc: httpx.TransportError) -> BifrostTransportErr
         origin = f" at {url.scheme}://{url.netloc.decode()}"
     except RuntimeError:
         pass
-    reason = str(exc) or type(exc).__name__
+    reason = (str(exc) or type(exc).__name__).rstrip(".")  # httpx ends some messages with a full stop
     if (tls := tls_hint(exc)) is not None:
         hint = tls
     elif "SSL" in reason:

@@ -521,7 +521,7 @@ CASES_LIST: list[Case] = [
     Case(
         "storage_disk_full",
         "storage",
-        "the disk fills up mid-export (writes raise `ENOSPC`): no partial file under a final name, no manifest",
+        "the disk fills up mid-export (writes raise `ENOSPC`): every file of the attempt is removed, no manifest",
         RETRY,
         "OSError",
         "[Errno 28] No space left on device: '<file>'",
@@ -529,7 +529,8 @@ CASES_LIST: list[Case] = [
     Case(
         "storage_disk_full_at_manifest",
         "storage",
-        "the disk fills up as the manifest is written: no `_manifest.json` (an empty `._manifest.json.tmp` stays)",
+        "the disk fills up as the manifest is written: no `_manifest.json` and no temporary left (the complete "
+        "shards stay, but with no manifest downstream tasks see no export)",
         RETRY,
         "OSError",
         "[Errno 28] No space left on device: '/exports/run/<batch>/._manifest.json.tmp'",

@@ -221,6 +221,36 @@ def test_error_file_of_an_openai_batch(emulator: EmulatorClient, make_hook: Make
     assert not {e["custom_id"] for e in errored} & {r["custom_id"] for r in results}
 
 
+def test_error_file_download_resumes_after_a_drop(
+    emulator: EmulatorClient, make_hook: MakeHook, sleeps: RecordedSleeps
+) -> None:
+    seeded = emulator.add_batch("openai", requests=3000, failed=2000, item_bytes=500, manual=True)
+    emulator.set_status(seeded["id"], "completed")
+    hook = make_hook()
+    error_file = hook.get_batch(seeded["id"], "openai").error_file_id
+    assert error_file
+    whole = b"".join(hook.iter_file_content(error_file, "openai"))
+    emulator.add_fault("truncate", path="/content$", bytes=300_000, times=2)  # cut mid-line, twice
+    items = list(hook.iter_file_items(error_file, "openai"))
+    assert items == [json.loads(line) for line in whole.splitlines()]
+    assert len({item["custom_id"] for item in items}) == 2000
+    assert len(emulator.requests("/content$")) == 1 + 3 and len(sleeps) == 2
+
+
+def test_error_file_download_gives_up_after_the_retry_budget(
+    emulator: EmulatorClient, make_hook: MakeHook, sleeps: RecordedSleeps
+) -> None:
+    seeded = emulator.add_batch("openai", requests=1000, failed=1000, item_bytes=500, manual=True)
+    emulator.set_status(seeded["id"], "completed")
+    hook = make_hook(max_retries=1)
+    error_file = hook.get_batch(seeded["id"], "openai").error_file_id
+    assert error_file
+    emulator.add_fault("truncate", path="/content$", bytes=100_000)
+    with pytest.raises(BifrostTransportError, match="/content"):
+        list(hook.iter_file_items(error_file, "openai"))
+    assert len(emulator.requests("/content$")) == 2
+
+
 # -- results ------------------------------------------------------------------------------------
 
 

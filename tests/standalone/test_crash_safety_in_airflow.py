@@ -42,14 +42,16 @@ def test_worker_killed_mid_export_then_retried_leaves_exact_output(
     run_id = airflow.trigger_dag(DAG_ID, {"batch_id": batch["id"], "output_uri": f"file://{tmp_path}"})
 
     airflow.wait_for(
-        lambda: (folder / "part-00001.jsonl").exists(),
+        lambda: any(folder.glob(".part-00001.jsonl.*.tmp")),
         timeout=STEP_TIMEOUT,
-        what="the export to complete its second shard",
+        what="the export to start its second shard",
         dag_id=DAG_ID,
         run_id=run_id,
     )
     airflow.kill_task_process(DAG_ID, run_id, "export")
     assert not (folder / "_manifest.json").exists(), "the kill came too late: the export had finished"
+    # Killed mid-export: shards keep their temporary names until the whole export is written.
+    assert not list(folder.glob("part-*")), sorted(path.name for path in folder.iterdir())
     emulator.configure(stream_chunk_delay=0.0)
 
     airflow.wait_for_run_state(DAG_ID, run_id, "success", timeout=STEP_TIMEOUT)
