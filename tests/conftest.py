@@ -5,8 +5,12 @@ import os
 import subprocess
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,3 +35,17 @@ def airflow_db() -> None:
     """An initialised metadata database (sqlite in the session's AIRFLOW_HOME), for dag.test()."""
     airflow = [sys.executable, "-m", "airflow", "db", "migrate"]
     subprocess.run(airflow, check=True, capture_output=True, env=os.environ.copy())
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto S3 server (the S3 protocol, on loopback) in a thread; its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

@@ -628,20 +628,6 @@ def test_storage_under_proc(gateway: EmulatorClient) -> None:
 AWS_CONN_ID = "aws_bad_input"
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """A moto S3 server in a thread on a free loopback port; its URL."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def s3_connection(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """The AWS connection ``aws_bad_input``, leading to the moto server only; its endpoint."""

@@ -17,7 +17,6 @@ import httpx
 import pytest
 import s3fs
 from airflow.sdk.io.store import _STORE_CACHE
-from moto.server import ThreadedMotoServer
 
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook
 from airflow_provider_bifrost.hooks.errors import BifrostConfigError, BifrostTransportError
@@ -64,18 +63,6 @@ class Bucket:
     def buckets(self) -> list[str]:
         """Every bucket on the server, sorted."""
         return sorted(bucket["Name"] for bucket in self.client.list_buckets()["Buckets"])
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """A moto S3 server in a thread on a free loopback port; its URL."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def _forget_cached_filesystems() -> None:

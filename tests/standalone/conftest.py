@@ -48,6 +48,13 @@ def standalone_emulator() -> Iterator[EmulatorClient]:
         yield emulator
 
 
+@pytest.fixture
+def emulator(standalone_emulator: EmulatorClient) -> Iterator[EmulatorClient]:
+    """The session's emulator, back to its defaults (no faults, no batches) after the test."""
+    yield standalone_emulator
+    standalone_emulator.reset(config=True)
+
+
 @pytest.fixture(scope="session")
 def standalone_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the example DAGs write results (their ``bifrost_output_uri`` Variable)."""

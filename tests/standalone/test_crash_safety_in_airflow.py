@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from airflow_provider_bifrost.testing.emulator import EmulatorClient
@@ -21,13 +20,6 @@ pytestmark = [pytest.mark.standalone, pytest.mark.timeout(600)]
 DAG_ID = "bifrost_export_standalone"
 REQUESTS = 5000
 STEP_TIMEOUT = 180.0
-
-
-@pytest.fixture
-def emulator(standalone_emulator: EmulatorClient) -> Iterator[EmulatorClient]:
-    """The session's emulator, back to its defaults after the test."""
-    yield standalone_emulator
-    standalone_emulator.reset(config=True)
 
 
 def test_worker_killed_mid_export_then_retried_leaves_exact_output(

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from airflow_provider_bifrost.testing.emulator import EmulatorClient
@@ -25,13 +24,6 @@ STEP_TIMEOUT = 180.0
 def batches_of_run(emulator: EmulatorClient, run_id: str) -> list[dict[str, Any]]:
     """The batches whose metadata tag names this DAG run."""
     return [b for b in emulator.batches() if f"run_id={run_id}" in (b.get("metadata") or {}).get("airflow_ti", "")]
-
-
-@pytest.fixture
-def emulator(standalone_emulator: EmulatorClient) -> Iterator[EmulatorClient]:
-    """The session's emulator, back to its defaults (no faults, no batches) after the test."""
-    yield standalone_emulator
-    standalone_emulator.reset(config=True)
 
 
 def test_pipeline_runs_green_with_the_sensor_deferred(
