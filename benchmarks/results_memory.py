@@ -2,7 +2,8 @@
 Peak memory and speed of streaming a batch's results, ours against loading the document whole.
 
 Each consumer runs in a fresh process (so its peak RSS is its own) against the emulator running in
-another process. Prints one table; run ``python benchmarks/results_memory.py [--sizes 100000,400000]``.
+another process. Prints one table; run
+``python benchmarks/results_memory.py [--sizes 100000,400000] [--json results.json]``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import resource
 import subprocess
 import sys
 import time
+from typing import Any
 
 MODES = {
     "iter_batch_result_dicts": "ours: streamed dicts",
@@ -56,6 +58,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,400000", help="result counts, comma separated")
     parser.add_argument("--item-bytes", type=int, default=1000, help="approximate size of one result item")
     parser.add_argument("--modes", default=",".join(MODES), help="which consumers to run")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument("--consume", nargs=3, metavar=("URL", "BATCH_ID", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.consume:
@@ -64,7 +67,9 @@ def main() -> None:
 
     from airflow_provider_bifrost.testing.emulator import run_emulator
 
-    print(f"baseline (import only): {baseline_rss_mb():.0f} MB peak RSS")
+    baseline = baseline_rss_mb()
+    print(f"baseline (import only): {baseline:.0f} MB peak RSS")
+    measured: list[dict[str, Any]] = []
     print(f"{'results':>8} {'MB':>6}  {'consumer':<40} {'seconds':>8} {'items/s':>9} {'MB/s':>6} {'peak RSS MB':>11}")
     with run_emulator(subprocess=True) as emulator:
         for size in (int(s) for s in args.sizes.split(",")):
@@ -80,11 +85,40 @@ def main() -> None:
                 ).stdout
                 r = json.loads(out.strip().splitlines()[-1])
                 assert r["count"] == size, f"{mode} read {r['count']} of {size} results"
+                measured.append({"size": size, "mode": mode, "megabytes": megabytes, **r})
                 print(
                     f"{size:>8} {megabytes:>6.0f}  {MODES[mode]:<40} {r['seconds']:>8.2f} "
                     f"{size / r['seconds']:>9.0f} {megabytes / r['seconds']:>6.1f} {r['peak_rss_mb']:>11.0f}",
                     flush=True,
                 )
+    if args.json:
+        with open(args.json, "w") as sink:
+            result = {"benchmark": "results_memory", "baseline_rss_mb": baseline, "runs": measured}
+            json.dump({**result, "rows": summary_rows(measured)}, sink, indent=1)
+
+
+def summary_rows(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Streamed dicts against the whole document loaded at once, per size: peak RSS and seconds."""
+    rows: list[dict[str, Any]] = []
+    for size in sorted({run["size"] for run in measured}):
+        by_mode = {run["mode"]: run for run in measured if run["size"] == size}
+        ours, naive = by_mode.get("iter_batch_result_dicts"), by_mode.get("naive_json")
+        if ours is None or naive is None:
+            continue
+        case = f"read {size:,} results ({ours['megabytes']:.0f} MB) through the hook"
+        for metric, unit, key in (("peak RSS", "MB", "peak_rss_mb"), ("time", "s", "seconds")):
+            rows.append(
+                {
+                    "case": case,
+                    "metric": metric,
+                    "unit": unit,
+                    "ours": ours[key],
+                    "alternative": naive[key],
+                    "alternative_name": MODES["naive_json"],
+                    "better": "lower",
+                }
+            )
+    return rows
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ its polls happen one at a time, whatever the poll interval.
 
 Run (about 16 minutes on 2 cores, two thirds of it the N=1000 runs; ``--sizes 100`` takes 1.5 minutes)::
 
-    python benchmarks/trigger_fleet.py [--sizes 100,500,1000] [--impls ours,openai]
+    python benchmarks/trigger_fleet.py [--sizes 100,500,1000] [--impls ours,openai] [--json results.json]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -372,6 +372,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,500,1000", help="fleet sizes N, comma separated")
     parser.add_argument("--impls", default="ours,openai", help=f"implementations among {', '.join(IMPLS)}")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument("--run", nargs=3, metavar=("IMPL", "N", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
@@ -417,6 +418,45 @@ def main() -> None:
         "\n  that arrived after the flip.",
         flush=True,
     )
+    if args.json:
+        with open(args.json, "w") as sink:
+            json.dump(
+                {"benchmark": "trigger_fleet", "runs": [asdict(row) for row in rows], "rows": summary_rows(rows)},
+                sink,
+                indent=1,
+            )
+
+
+def summary_rows(rows: list[Row]) -> list[dict[str, Any]]:
+    """Ours against OpenAI's per N: flip to all events (their cut-off run counts as the budget), stall, RSS."""
+    by_key = {(row.impl, row.n): row for row in rows}
+    summary: list[dict[str, Any]] = []
+    for n in sorted({row.n for row in rows}):
+        ours, theirs = by_key.get(("ours", n)), by_key.get(("openai", n))
+        if ours is None or theirs is None:
+            continue
+        cut = theirs.seconds is None and theirs.peak_rss_mb is not None
+        case = f"{n} triggers in one event loop"
+        alternative = "OpenAI provider's OpenAIBatchTrigger"
+        for metric, unit, mine, their, their_cut in (
+            ("flip -> all events", "s", ours.seconds, AFTER_FLIP_BUDGET if cut else theirs.seconds, cut),
+            ("worst event-loop stall", "s", ours.stall, theirs.stall, False),
+            ("peak RSS", "MB", ours.peak_rss_mb, theirs.peak_rss_mb, False),
+        ):
+            summary.append(
+                {
+                    "case": case,
+                    "metric": metric,
+                    "unit": unit,
+                    "ours": mine,
+                    "alternative": their,
+                    "alternative_name": alternative,
+                    "better": "lower",
+                    "alternative_cut_off": their_cut,
+                    "notes": ours.notes + theirs.notes,
+                }
+            )
+    return summary
 
 
 if __name__ == "__main__":
