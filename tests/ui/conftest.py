@@ -67,7 +67,7 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
             terminalreporter.write_line(str(path))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_path() -> str:
     """The system Chromium; a clear failure (not a skip) when it is missing."""
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
@@ -80,7 +80,7 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def airflow_ui(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStandalone]:
     """A real ``airflow api-server`` alone (sqlite, everyone admin, connection testing enabled); its
     home (database, log) stays in pytest's temporary directory."""
@@ -99,7 +99,7 @@ def airflow_ui(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFac
             del pytestconfig.stash[_API_SERVER]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Browser]:
     """Headless Chromium, driven by Playwright."""
     from playwright.sync_api import expect, sync_playwright
@@ -114,7 +114,7 @@ def browser(chromium_path: str) -> Iterator[Browser]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def artifacts() -> Path:
     """``test-artifacts/ui/``, emptied: only this session's screenshots."""
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
