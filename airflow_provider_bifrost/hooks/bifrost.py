@@ -34,9 +34,17 @@ from airflow_provider_bifrost.hooks.http import (
 from airflow_provider_bifrost.hooks.mixin import DEFAULT_CONN_NAME
 from airflow_provider_bifrost.hooks.mixin import BifrostHookMixin as BifrostHookMixin  # re-exported
 from airflow_provider_bifrost.hooks.models import Batch, BatchList, BatchResultItem, FileObject
-from airflow_provider_bifrost.hooks.providers import PROVIDERS, validate_provider
+from airflow_provider_bifrost.hooks.providers import validate_provider
 from airflow_provider_bifrost.hooks.results import BatchResults
-from airflow_provider_bifrost.hooks.validation import BATCH_ENDPOINTS, check_requests, validate_id
+from airflow_provider_bifrost.hooks.validation import BATCH_ENDPOINTS as BATCH_ENDPOINTS  # re-exported
+from airflow_provider_bifrost.hooks.validation import (
+    check_endpoint,
+    check_metadata,
+    check_requests,
+    model_provider,
+    require_endpoint,
+    validate_id,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -596,11 +604,8 @@ def build_create_body(
     """
     if not isinstance(model, str) or not model.strip():
         raise BifrostConfigError("model is required, e.g. model='gpt-4o-mini' with provider='openai'.")
-    prefix, _, rest = model.partition("/")
-    if rest and prefix in PROVIDERS:
-        if provider and provider != prefix:
-            raise BifrostConfigError(f"model {model!r} names provider {prefix!r} but provider is {provider!r}.")
-        provider = prefix
+    if named := model_provider(model, provider):
+        provider = named
     else:
         provider = validate_provider(provider or default_provider)
         model = f"{provider}/{model}"
@@ -618,19 +623,13 @@ def build_create_body(
             "Give exactly one batch input: input_file_id, requests or input_blob"
             + (f" (got {', '.join(inputs)})." if inputs else " (got none).")
         )
-    if endpoint is not None and endpoint not in BATCH_ENDPOINTS:
-        raise BifrostConfigError(f"endpoint {endpoint!r} is not one of {', '.join(BATCH_ENDPOINTS)}.")
-    if provider in ("openai", "azure") and not endpoint:
-        raise BifrostConfigError(
-            f"endpoint is required for provider {provider!r}, e.g. endpoint='/v1/chat/completions'."
-        )
+    if endpoint is not None:
+        check_endpoint(endpoint)
+    require_endpoint(provider, endpoint)
     if requests is not None:
         check_requests(requests)
-    if metadata is not None and (
-        not isinstance(metadata, dict)
-        or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
-    ):
-        raise BifrostConfigError("metadata must be a dict of strings to strings.")
+    if metadata is not None:
+        check_metadata(metadata)
     body: dict[str, Any] = {"model": model, "completion_window": completion_window}
     for key, value in (
         ("endpoint", endpoint),

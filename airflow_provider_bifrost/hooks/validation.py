@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_bifrost.hooks.errors import BifrostConfigError
+from airflow_provider_bifrost.hooks.providers import PROVIDERS
 
 #: Endpoints the gateway accepts for a batch (``endpoint`` is required for OpenAI).
 BATCH_ENDPOINTS = (
@@ -20,6 +21,8 @@ BATCH_ENDPOINTS = (
     "/v1/responses",
     "/v1/messages",
 )
+#: Providers whose batches need ``endpoint``.
+ENDPOINT_PROVIDERS = frozenset({"openai", "azure"})
 #: The compressions the results export writes (``BifrostBatchResultsOperator(compression=...)``).
 COMPRESSIONS: tuple[str, ...] = ("gzip",)
 
@@ -73,3 +76,54 @@ def check_requests(requests: Any) -> None:
         seen.add(custom_id)
         if "body" not in request and "params" not in request:
             raise BifrostConfigError(f"requests[{index}] ({custom_id!r}) has no body (or params).")
+
+
+def model_provider(model: str, provider: str | None) -> str | None:
+    """
+    The provider a ``"provider/model"`` name starts with (it must agree with ``provider`` when that is given),
+    or None when the model names no provider.
+
+    :param model: the model, e.g. ``openai/gpt-4o-mini`` or ``gpt-4o-mini``.
+    :param provider: the provider given beside it, if any.
+    """
+    prefix, _, rest = model.partition("/")
+    if not rest or prefix not in PROVIDERS:
+        return None
+    if provider and provider != prefix:
+        raise BifrostConfigError(f"model {model!r} names provider {prefix!r} but provider is {provider!r}.")
+    return prefix
+
+
+def check_endpoint(endpoint: object) -> None:
+    """
+    Reject an endpoint the gateway does not batch.
+
+    :param endpoint: the endpoint given.
+    """
+    if endpoint not in BATCH_ENDPOINTS:
+        raise BifrostConfigError(f"endpoint {endpoint!r} is not one of {', '.join(BATCH_ENDPOINTS)}.")
+
+
+def require_endpoint(provider: str | None, endpoint: object) -> None:
+    """
+    Reject a missing endpoint where the provider needs one.
+
+    :param provider: the batch's provider, if known.
+    :param endpoint: the endpoint given (None or empty: none).
+    """
+    if provider in ENDPOINT_PROVIDERS and not endpoint:
+        raise BifrostConfigError(
+            f"endpoint is required for provider {provider!r}, e.g. endpoint='/v1/chat/completions'."
+        )
+
+
+def check_metadata(metadata: object) -> None:
+    """
+    Reject batch metadata that is not a dict of strings to strings.
+
+    :param metadata: the metadata given.
+    """
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise BifrostConfigError("metadata must be a dict of strings to strings.")

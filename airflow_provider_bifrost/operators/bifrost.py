@@ -19,9 +19,17 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_bifrost.hooks.errors import BifrostConfigError, BifrostNotFoundError, BifrostTransportError
 from airflow_provider_bifrost.hooks.mixin import DEFAULT_CONN_NAME, BifrostHookMixin
-from airflow_provider_bifrost.hooks.providers import BATCH_PROVIDERS, PROVIDERS, validate_provider
+from airflow_provider_bifrost.hooks.providers import BATCH_PROVIDERS, validate_provider
 from airflow_provider_bifrost.hooks.status import BatchState, batch_state
-from airflow_provider_bifrost.hooks.validation import BATCH_ENDPOINTS, COMPRESSIONS, check_requests, validate_id
+from airflow_provider_bifrost.hooks.validation import (
+    COMPRESSIONS,
+    check_endpoint,
+    check_metadata,
+    check_requests,
+    model_provider,
+    require_endpoint,
+    validate_id,
+)
 from airflow_provider_bifrost.sensors.bifrost import DEFERRAL_GRACE, SEVEN_DAYS
 from airflow_provider_bifrost.triggers.outcome import check_threshold, settle_event
 from airflow_provider_bifrost.version_compat import AirflowException, AirflowFailException, ResumableJobMixin
@@ -410,12 +418,9 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
             if provider is not None and provider not in BATCH_PROVIDERS:
                 choices = ", ".join(sorted(BATCH_PROVIDERS))
                 raise BifrostConfigError(f"provider {provider!r} has no batch API in Bifrost; use one of {choices}.")
-            if given(self.endpoint) and literal(self.endpoint) and self.endpoint not in BATCH_ENDPOINTS:
-                raise BifrostConfigError(f"endpoint {self.endpoint!r} is not one of {', '.join(BATCH_ENDPOINTS)}.")
-            if provider in ("openai", "azure") and not given(self.endpoint):
-                raise BifrostConfigError(
-                    f"endpoint is required for provider {provider!r}, e.g. endpoint='/v1/chat/completions'."
-                )
+            if given(self.endpoint) and literal(self.endpoint):
+                check_endpoint(self.endpoint)
+            require_endpoint(provider, self.endpoint if given(self.endpoint) else None)
             if given(self.requests) and literal(self.requests):
                 check_requests(self.requests)
             if given(self.input_file_id) and literal(self.input_file_id):
@@ -625,20 +630,12 @@ def _run_started(context: Context) -> float:
 
 def _named_provider(model: Any, provider: Any, literal: Any) -> str | None:
     """The provider named by ``provider`` or by the model's prefix (validated, consistent), if known yet."""
-    if provider is not None and literal(provider):
-        validate_provider(provider)
-    prefix, _, rest = model.partition("/") if isinstance(model, str) and literal(model) else ("", "", "")
-    if rest and prefix in PROVIDERS:
-        if provider is not None and literal(provider) and provider != prefix:
-            raise BifrostConfigError(f"model {model!r} names provider {prefix!r} but provider is {provider!r}.")
-        return prefix
-    return provider if provider is not None and literal(provider) else None
+    provider = validate_provider(provider) if provider is not None and literal(provider) else None
+    prefix = model_provider(model, provider) if isinstance(model, str) and literal(model) else None
+    return prefix or provider
 
 
 def _check_metadata(metadata: Any) -> None:
-    if not isinstance(metadata, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
-    ):
-        raise BifrostConfigError("metadata must be a dict of strings to strings.")
+    check_metadata(metadata)
     if reserved := sorted(key for key in metadata if key.startswith("airflow_")):
         raise BifrostConfigError(f"metadata keys starting with 'airflow_' are reserved for the operator: {reserved}.")

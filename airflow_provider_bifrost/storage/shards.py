@@ -42,23 +42,6 @@ class LineBlock(Protocol):
     def split(self, index: int) -> tuple[LineBlock, LineBlock]: ...
 
 
-class _Lines:
-    """A :class:`LineBlock` of a list of lines."""
-
-    def __init__(self, lines: list[bytes]) -> None:
-        self.lines = lines
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    @property
-    def jsonl(self) -> bytes:
-        return b"\n".join(self.lines)
-
-    def split(self, index: int) -> tuple[LineBlock, LineBlock]:
-        return _Lines(self.lines[:index]), _Lines(self.lines[index:])
-
-
 @dataclass(frozen=True)
 class Shard:
     """A complete shard file: where it is, how many items, how many bytes stored."""
@@ -101,14 +84,6 @@ class ShardWriter:
             if TEMP_PATTERN.match(stale.name):
                 stale.unlink()
 
-    def write(self, line: bytes) -> None:
-        """
-        Add one line (without its newline).
-
-        :param line: one JSON document, encoded.
-        """
-        self.write_block(_Lines([line]))
-
     def write_block(self, block: LineBlock) -> None:
         """
         Add a block of lines, in order, starting new shards as they fill (the block is split where needed).
@@ -120,22 +95,27 @@ class ShardWriter:
                 self._open()
             if self.items_per_file is not None and len(block) > (room := self.items_per_file - self._items):
                 head, block = block.split(room)
+                self._add(head)
             else:
-                head, block = block, _Lines([])
-            data = head.jsonl
-            if len(data) >= WRITE_BLOCK // 4:  # big enough to write as it is, without copying it into the buffer
-                self._flush()
-                assert self._sink is not None
-                self._sink.write(data)
-                self._sink.write(b"\n")
-            else:
-                self._block += data
-                self._block += b"\n"
-            self._items += len(head)
-            if len(self._block) >= WRITE_BLOCK:
-                self._flush()
-            if self.items_per_file is not None and self._items >= self.items_per_file:
-                self._commit()
+                self._add(block)
+                return
+
+    def _add(self, lines: LineBlock) -> None:
+        """Write lines that fit in the open shard; complete the shard when they fill it."""
+        assert self._sink is not None
+        data = lines.jsonl
+        if len(data) >= WRITE_BLOCK // 4:  # big enough to write as it is, without copying it into the buffer
+            self._flush()
+            self._sink.write(data)
+            self._sink.write(b"\n")
+        else:
+            self._block += data
+            self._block += b"\n"
+        self._items += len(lines)
+        if len(self._block) >= WRITE_BLOCK:
+            self._flush()
+        if self.items_per_file is not None and self._items >= self.items_per_file:
+            self._commit()
 
     def finish(self) -> list[Shard]:
         """Complete the last shard, give every shard its final name, remove shards an earlier attempt left
