@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from itertools import islice, repeat
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +30,8 @@ from airflow_provider_bifrost.hooks.validation import (
     require_endpoint,
     validate_id,
 )
-from airflow_provider_bifrost.sensors.bifrost import DEFERRAL_GRACE, SEVEN_DAYS
-from airflow_provider_bifrost.triggers.outcome import check_threshold, settle_event
+from airflow_provider_bifrost.sensors.bifrost import SEVEN_DAYS
+from airflow_provider_bifrost.triggers.outcome import check_threshold, defer_until_finished, settle_event
 from airflow_provider_bifrost.version_compat import AirflowException, AirflowFailException, ResumableJobMixin
 
 if TYPE_CHECKING:
@@ -519,24 +519,21 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
 
         The mixin returns this method's value when it reattaches to a running batch.
         """
-        from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger, make_event, terminal_event
+        from airflow_provider_bifrost.triggers.bifrost import make_event, terminal_event
 
         batch_id = self._batch_id = str(external_id)
         if not self.wait_for_completion:
             return self.get_job_result(batch_id, context)
         batch = self.hook.get_batch(batch_id, self.provider)
         if self.deferrable and batch.state is BatchState.RUNNING:
-            self.defer(
-                trigger=BifrostBatchTrigger(
-                    batch_id=batch_id,
-                    provider=self.provider,
-                    bifrost_conn_id=self.bifrost_conn_id,
-                    poll_interval=self.poll_interval,
-                    deadline=time.time() + self.timeout,
-                    cancel_on_kill=self.cancel_on_kill,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,
+            defer_until_finished(
+                self,
+                batch_id=batch_id,
+                provider=self.provider,
+                bifrost_conn_id=self.bifrost_conn_id,
+                poll_interval=self.poll_interval,
+                timeout=self.timeout,
+                cancel_on_kill=self.cancel_on_kill,
             )
         deadline = time.monotonic() + self.timeout
         while batch.state is BatchState.RUNNING and time.monotonic() < deadline:

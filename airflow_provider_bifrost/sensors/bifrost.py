@@ -7,8 +7,6 @@ the trigger are imported when the task runs (``tests/unit/test_import_cost.py``)
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -16,16 +14,20 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_bifrost.hooks.mixin import DEFAULT_CONN_NAME, BifrostHookMixin
 from airflow_provider_bifrost.hooks.status import BatchState
 from airflow_provider_bifrost.hooks.validation import validate_id
-from airflow_provider_bifrost.triggers.outcome import check_threshold, settle_event
+from airflow_provider_bifrost.triggers.outcome import (
+    DEFERRAL_GRACE as DEFERRAL_GRACE,  # re-exported: the sensor's deferral timeout is its timeout plus this
+)
+from airflow_provider_bifrost.triggers.outcome import (
+    check_threshold,
+    defer_until_finished,
+    settle_event,
+)
 from airflow_provider_bifrost.version_compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 SEVEN_DAYS = 7 * 24 * 3600
-#: Extra time the deferral gets beyond the trigger's own deadline, so the trigger's last status
-#: check (and its clear ``timeout`` event) normally wins over Airflow's deferral timeout.
-DEFERRAL_GRACE = timedelta(minutes=2)
 
 
 class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
@@ -93,7 +95,7 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Check once; return at once if finished, else defer (or poke when not deferrable)."""
-        from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger, terminal_event
+        from airflow_provider_bifrost.triggers.bifrost import terminal_event
 
         self._resolve()
         if not self.deferrable:
@@ -107,17 +109,14 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
                 if self.soft_fail or self.never_fail:
                     raise AirflowSkipException(f"Skipping: {exc} (soft_fail/never_fail is set)") from exc
                 raise
-        self.defer(
-            trigger=BifrostBatchTrigger(
-                batch_id=self.batch_id,
-                provider=self.provider,
-                bifrost_conn_id=self.bifrost_conn_id,
-                poll_interval=self.poke_interval,
-                deadline=time.time() + self.timeout,
-                cancel_on_kill=self.cancel_on_kill,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,
+        defer_until_finished(
+            self,
+            batch_id=self.batch_id,
+            provider=self.provider,
+            bifrost_conn_id=self.bifrost_conn_id,
+            poll_interval=self.poke_interval,
+            timeout=self.timeout,
+            cancel_on_kill=self.cancel_on_kill,
         )
 
     def poke(self, context: Context) -> PokeReturnValue:

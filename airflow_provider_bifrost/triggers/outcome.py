@@ -7,12 +7,58 @@ and the models are imported in the functions that need them, at run time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_bifrost.version_compat import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from airflow.sdk import BaseOperator
+
+#: Extra time a deferral gets beyond the trigger's own deadline, so the trigger's last status check (and
+#: its clear ``timeout`` event) normally wins over Airflow's deferral timeout.
+DEFERRAL_GRACE = timedelta(minutes=2)
+
+
+def defer_until_finished(
+    task: BaseOperator,
+    *,
+    batch_id: str,
+    provider: str | None,
+    bifrost_conn_id: str,
+    poll_interval: float,
+    timeout: float,
+    cancel_on_kill: bool,
+) -> NoReturn:
+    """
+    Hand the wait for a batch to :class:`~airflow_provider_bifrost.triggers.bifrost.BifrostBatchTrigger`;
+    the task resumes in its ``execute_complete`` with the trigger's event.
+
+    :param task: the deferring task.
+    :param batch_id: the batch.
+    :param provider: its provider.
+    :param bifrost_conn_id: the Bifrost connection.
+    :param poll_interval: seconds between status checks.
+    :param timeout: seconds to wait in all.
+    :param cancel_on_kill: cancel the batch when the deferred task is killed.
+    """
+    from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger  # the trigger: not at DAG parsing
+
+    task.defer(
+        trigger=BifrostBatchTrigger(
+            batch_id=batch_id,
+            provider=provider,
+            bifrost_conn_id=bifrost_conn_id,
+            poll_interval=poll_interval,
+            deadline=time.time() + timeout,
+            cancel_on_kill=cancel_on_kill,
+        ),
+        method_name="execute_complete",
+        timeout=timedelta(seconds=timeout) + DEFERRAL_GRACE,
+    )
 
 
 def settle_event(
