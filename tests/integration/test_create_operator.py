@@ -231,7 +231,8 @@ def test_on_kill_cancels_the_batch_being_waited_for(emulator: EmulatorClient) ->
         outcome: list[BaseException] = []
         worker = threading.Thread(target=_run, args=(operator, outcome))
         worker.start()
-        while not emulator.batches():
+        # Kill once the task polls its batch: by then it knows the id (the batch can exist a moment earlier).
+        while not emulator.requests(r"^/v1/batches/[^/]+$", method="GET"):
             time.sleep(0.02)
         operator.on_kill()
         worker.join()
