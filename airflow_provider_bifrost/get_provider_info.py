@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_bifrost import __version__
-from airflow_provider_bifrost.hooks.providers import BATCH_PROVIDERS
+from airflow_provider_bifrost.providers import BATCH_PROVIDERS
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -30,12 +30,9 @@ from packaging.version import Version
 
 log = logging.getLogger(__name__)
 
-AIRFLOW_VERSION = Version(airflow.__version__)
 # By release number only: 3.3.0rc1 and 3.3.0.dev0 count as 3.3.
-AIRFLOW_V_3_1_PLUS = AIRFLOW_VERSION.release >= (3, 1)
-AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION.release >= (3, 2)  # the floor: always true where the provider installs
 #: Trigger ``on_kill`` (a killed deferred task runs it) and ``ResumableJobMixin``.
-AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION.release >= (3, 3)
+AIRFLOW_V_3_3_PLUS = Version(airflow.__version__).release >= (3, 3)
 
 _warned: set[str] = set()
 
@@ -102,9 +99,6 @@ else:
 
 
 __all__ = [
-    "AIRFLOW_VERSION",
-    "AIRFLOW_V_3_1_PLUS",
-    "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "AirflowException",
     "AirflowFailException",

@@ -48,9 +48,7 @@ def consume(url: str, batch_id: str, mode: str, out_dir: str) -> None:
     operator.hook.get_conn()
     setup = time.perf_counter()
     if mode == "ours":  # the operator imports these when it runs: once per task process, like the setup
-        import airflow_provider_bifrost.hooks.results
-        import airflow_provider_bifrost.storage.manifest
-        import airflow_provider_bifrost.storage.shards  # noqa: F401
+        import airflow_provider_bifrost.results.export  # noqa: F401
         from airflow_provider_bifrost.storage.paths import storage_path
 
         with storage_path(f"file://{out_dir}/warm-up").open("wb") as sink:

@@ -197,12 +197,7 @@ def connection_json(url: str, settings: SoakSettings) -> str:
 
 def load_pipeline(settings: SoakSettings) -> DAG:
     """The pipeline DAG as written, with the export's retry delay (and the poke interval, if asked) tuned."""
-    from airflow_provider_bifrost.version_compat import AIRFLOW_V_3_2_PLUS
-
-    if AIRFLOW_V_3_2_PLUS:
-        from airflow.dag_processing.dagbag import DagBag
-    else:  # pragma: no cover - Airflow < 3.2
-        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+    from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(PIPELINE_FILE))
     if bag.import_errors:

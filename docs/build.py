@@ -16,6 +16,9 @@ Two markers, each an HTML comment on a line of its own, followed by the part thi
   it does not.
 
 The files are ``docs/**/*.md`` and ``README.md``.
+
+It also checks ``docs/architecture.md``'s package map against the package: every module a table row names
+exists, and every module of ``airflow_provider_bifrost/`` (but its ``__init__.py`` files) is named.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
+ARCHITECTURE = DOCS / "architecture.md"
+PACKAGE = ROOT / "airflow_provider_bifrost"
+#: A row of the package map: ``| `hooks/bifrost.py` | what it owns |``.
+MODULE_ROW = re.compile(r"^\| `(?P<path>[\w/]+\.py)` \|", re.MULTILINE)
 
 SNIPPET = re.compile(r"^<!-- snippet: (?P<path>\S+) (?P<name>[\w.-]+) -->$")
 DOC_LINK = re.compile(r"^<!-- doc-link: (?P<path>[^|]+?) \| (?P<title>[^|]+?) \| (?P<about>[^|]+?) -->$")
@@ -168,6 +175,20 @@ def stale_docs(paths: list[Path], root: Path = ROOT) -> list[Stale]:
     return stale
 
 
+def architecture_problems(doc: Path = ARCHITECTURE, package: Path = PACKAGE) -> list[str]:
+    """
+    What is wrong with the package map of ``doc``: modules it names that do not exist, modules it misses.
+
+    :param doc: the architecture page.
+    :param package: the package it maps.
+    """
+    named = set(MODULE_ROW.findall(doc.read_text()))
+    modules = {path.relative_to(package).as_posix() for path in package.rglob("*.py") if path.name != "__init__.py"}
+    return [f"{doc.name} names {path}, which does not exist" for path in sorted(named - modules)] + [
+        f"{doc.name} does not name {path}" for path in sorted(modules - named)
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """
     Rewrite the stale docs (or, with ``--check``, list them); return the exit status.
@@ -182,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    problems = architecture_problems()
+    for problem in problems:
+        print(f"error: {problem} (edit its package map)", file=sys.stderr)
     for doc in stale:
         shown = doc.path.relative_to(ROOT)
         if args.check:
@@ -189,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             doc.path.write_text(doc.text)
             print(f"updated {shown}")
-    return 1 if stale and args.check else 0
+    return 1 if (stale and args.check) or problems else 0
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from airflow_provider_bifrost.hooks.providers import BATCH_PROVIDERS
 from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator
+from airflow_provider_bifrost.providers import BATCH_PROVIDERS
 from airflow_provider_bifrost.sensors.bifrost import BifrostBatchSensor
 
 with DAG(

@@ -1,88 +1,58 @@
-"""``BifrostHook``: the batch and files API of a Bifrost gateway, sync and async."""
+"""
+``BifrostHook``: the batch and files API of a Bifrost gateway, sync and async.
+
+Request paths, bodies and reading answers live in :mod:`.api` (no I/O); clients and error translation in
+:mod:`.http`; what is retried in :mod:`.retry`; the connection's settings in :mod:`.connection`.
+
+Why one long module: it is the one hook, each route of the batch and files API a method (and its async
+twin where the triggerer needs one); everything without I/O is already in the modules above.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from functools import cached_property
-from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from airflow.sdk import BaseHook
-from pydantic import BaseModel, ValidationError
+from airflow.sdk.log import mask_secret
 
-from airflow_provider_bifrost.hooks.connection import GatewaySettings
-from airflow_provider_bifrost.hooks.errors import (
-    BifrostAPIError,
-    BifrostConfigError,
-    BifrostError,
-    BifrostProtocolError,
+from airflow_provider_bifrost.constants import DEFAULT_CONN_NAME, DEFAULT_MAX_CONSECUTIVE_FAILURES
+from airflow_provider_bifrost.exceptions import BifrostAPIError, BifrostError, BifrostProtocolError
+from airflow_provider_bifrost.hooks.api import (
+    batch_path,
+    build_create_body,
+    file_path,
+    parse_model,
+    parse_retrieved_batch,
+    split_lines,
+    upload_source,
 )
+from airflow_provider_bifrost.hooks.connection import GatewaySettings
 from airflow_provider_bifrost.hooks.http import (
     SHARED_ASYNC_CLIENTS,
-    RetryPolicy,
     SharedClient,
     araise_for_error,
     build_async_client,
     build_client,
     raise_for_error,
-    transport_error,
 )
-from airflow_provider_bifrost.hooks.mixin import DEFAULT_CONN_NAME
-from airflow_provider_bifrost.hooks.mixin import BifrostHookMixin as BifrostHookMixin  # re-exported
 from airflow_provider_bifrost.hooks.models import Batch, BatchList, BatchResultItem, FileObject
-from airflow_provider_bifrost.hooks.providers import validate_provider
-from airflow_provider_bifrost.hooks.results import BatchResults
-from airflow_provider_bifrost.hooks.validation import BATCH_ENDPOINTS as BATCH_ENDPOINTS  # re-exported
-from airflow_provider_bifrost.hooks.validation import (
-    check_endpoint,
-    check_metadata,
-    check_requests,
-    model_provider,
-    require_endpoint,
-    validate_id,
-)
+from airflow_provider_bifrost.hooks.retry import RetryPolicy
+from airflow_provider_bifrost.outcome.polling import BatchPoll
+from airflow_provider_bifrost.results.pages import BatchResults
+from airflow_provider_bifrost.validation import validate_provider
 
 if TYPE_CHECKING:
+    import logging
+    import os
     from collections.abc import AsyncIterator, Iterator
 
     from airflow.sdk import Connection, ObjectStoragePath
 
-M = TypeVar("M", bound=BaseModel)
-
 STREAM_CHUNK = 256 * 1024
-
-
-def _mask(secrets: tuple[str, ...]) -> None:
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # Airflow < 3.1
-        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
-    for secret in secrets:
-        mask_secret(secret)
-
-
-def batch_path(batch_id: object, suffix: str = "") -> str:
-    """
-    The URL path of a batch (``/v1/batches/{id}{suffix}``), the id validated and escaped.
-
-    :param batch_id: the batch id.
-    :param suffix: e.g. ``/cancel`` or ``/results``.
-    """
-    return f"/v1/batches/{quote(validate_id(batch_id), safe='')}{suffix}"
-
-
-def file_path(file_id: object, suffix: str = "") -> str:
-    """
-    The URL path of a file (``/v1/files/{id}{suffix}``), the id validated and escaped.
-
-    :param file_id: the file id.
-    :param suffix: e.g. ``/content``.
-    """
-    return f"/v1/files/{quote(validate_id(file_id, 'file_id'), safe='')}{suffix}"
 
 
 class BifrostHook(BaseHook):
@@ -116,6 +86,44 @@ class BifrostHook(BaseHook):
         self._async_client: httpx.AsyncClient | None = None
         self._shared: SharedClient | None = None
 
+    @classmethod
+    def for_polling(cls, bifrost_conn_id: str = default_conn_name) -> BifrostHook:
+        """
+        A hook for the status checks of a wait: one attempt per request, as its :meth:`batch_poll` retries.
+
+        :param bifrost_conn_id: the Airflow connection of type ``bifrost``.
+        """
+        return cls(bifrost_conn_id, retry_policy=RetryPolicy(max_retries=0))
+
+    @staticmethod
+    def batch_poll(
+        batch_id: str,
+        provider: str | None,
+        *,
+        poll_interval: float,
+        deadline: float | None,
+        log: logging.Logger | logging.LoggerAdapter[Any],
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    ) -> BatchPoll:
+        """
+        The poll decision of a wait on a batch, with the polling retry policy: the one way every wait is built.
+
+        :param batch_id: the batch.
+        :param provider: its provider.
+        :param poll_interval: seconds between status checks.
+        :param deadline: unix time at which the wait times out (None: never).
+        :param log: where the wait logs.
+        :param max_consecutive_failures: failed checks in a row that end the wait.
+        """
+        return BatchPoll(
+            batch_id,
+            provider,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            retry=RetryPolicy.for_polling(poll_interval, max_consecutive_failures),
+            log=log,
+        )
+
     # -- connection ---------------------------------------------------------------------------
 
     @cached_property
@@ -132,7 +140,8 @@ class BifrostHook(BaseHook):
 
     def _settings_from(self, conn: Connection) -> GatewaySettings:
         settings = GatewaySettings.from_connection(conn)
-        _mask(settings.secrets)
+        for secret in settings.secrets:
+            mask_secret(secret)
         return settings
 
     @property
@@ -199,35 +208,6 @@ class BifrostHook(BaseHook):
 
         return (retry or self.retry_policy).call(f"{method} {path}", attempt, idempotent=idempotent)
 
-    def _model(self, response: httpx.Response, model: type[M]) -> M:
-        what = f"{response.request.method} {response.request.url.path}"
-        try:
-            payload = response.json()
-        except ValueError:
-            excerpt = " ".join(response.text[:200].split())
-            raise BifrostProtocolError(
-                f"Bifrost {what} answered HTTP {response.status_code} with a body that is not JSON "
-                f"({response.headers.get('content-type', 'no content type')}): {excerpt!r}."
-            ) from None
-        try:
-            return model.model_validate(payload)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:3])
-            raise BifrostProtocolError(
-                f"Bifrost {what} answered with JSON that is not a {model.__name__}: {problems}."
-            ) from None
-
-    def _retrieved_batch(self, response: httpx.Response) -> Batch:
-        """A retrieved batch; one without a status cannot say whether it is finished, so it is refused."""
-        batch = self._model(response, Batch)
-        if not batch.status:
-            raise BifrostProtocolError(
-                f"Bifrost {response.request.method} {response.request.url.path} answered a batch object with no "
-                f"`status`, so whether batch {batch.id} is finished is unknown: the gateway, or a proxy in front of "
-                "it, is not answering as the batch API documents."
-            )
-        return batch
-
     # -- batches ------------------------------------------------------------------------------
 
     def get_batch(self, batch_id: str, provider: str | None = None) -> Batch:
@@ -239,7 +219,7 @@ class BifrostHook(BaseHook):
         """
         path = batch_path(batch_id)
         response = self._send("GET", path, params={"provider": self.resolve_provider(provider)})
-        return self._retrieved_batch(response)
+        return parse_retrieved_batch(response)
 
     def list_batches(
         self, provider: str | None = None, *, limit: int | None = None, after: str | None = None
@@ -256,7 +236,7 @@ class BifrostHook(BaseHook):
             params["limit"] = limit
         if after:
             params["after"] = after
-        return self._model(self._send("GET", "/v1/batches", params=params), BatchList)
+        return parse_model(self._send("GET", "/v1/batches", params=params), BatchList)
 
     def iter_batches(self, provider: str | None = None, *, page_size: int | None = None) -> Iterator[Batch]:
         """
@@ -289,7 +269,7 @@ class BifrostHook(BaseHook):
         """
         path = batch_path(batch_id, "/cancel")
         response = self._send("POST", path, params={"provider": self.resolve_provider(provider)})
-        return self._model(response, Batch)
+        return parse_model(response, Batch)
 
     def create_batch(
         self,
@@ -327,7 +307,7 @@ class BifrostHook(BaseHook):
             completion_window=completion_window,
             metadata=metadata,
         )
-        return self._model(self._send("POST", "/v1/batches", json=body, idempotent=False), Batch)
+        return parse_model(self._send("POST", "/v1/batches", json=body, idempotent=False), Batch)
 
     def iter_batch_result_dicts(self, batch_id: str, provider: str | None = None) -> BatchResults:
         """
@@ -395,7 +375,7 @@ class BifrostHook(BaseHook):
         :param filename: the name to give the file; defaults to the source's name.
         """
         provider = self.resolve_provider(provider)
-        opener, name = _opener(source)
+        opener, name = upload_source(source)
 
         def attempt() -> httpx.Response:
             with opener() as stream:
@@ -411,7 +391,7 @@ class BifrostHook(BaseHook):
             return response
 
         response = self.retry_policy.call("POST /v1/files", attempt, idempotent=False)
-        return self._model(response, FileObject)
+        return parse_model(response, FileObject)
 
     def get_file(self, file_id: str, provider: str | None = None) -> FileObject:
         """
@@ -422,7 +402,7 @@ class BifrostHook(BaseHook):
         """
         path = file_path(file_id)
         response = self._send("GET", path, params={"provider": self.resolve_provider(provider)})
-        return self._model(response, FileObject)
+        return parse_model(response, FileObject)
 
     def delete_file(self, file_id: str, provider: str | None = None) -> None:
         """
@@ -447,11 +427,12 @@ class BifrostHook(BaseHook):
         """
         path = file_path(file_id, "/content")
         chunks = self._resumed_download(path, {"provider": self.resolve_provider(provider)})
-        yield from _split_lines(chunks) if lines else chunks
+        yield from split_lines(chunks) if lines else chunks
 
     def _resumed_download(self, path: str, params: dict[str, Any]) -> Iterator[bytes]:
         """The body of ``GET path`` in chunks; a broken stream is requested again and the bytes seen skipped."""
-        received = failures = 0
+        received = 0
+        failures = self.retry_policy.streak()
         while True:
             response = self._send("GET", path, params=params, stream=True)
             try:
@@ -462,18 +443,13 @@ class BifrostHook(BaseHook):
                         continue
                     chunk, skip = chunk[skip:], 0
                     received += len(chunk)
-                    failures = 0
+                    failures.reset()
                     yield chunk
                 if skip:
                     raise BifrostProtocolError(f"GET {path}: the file got shorter between attempts; cannot resume.")
                 return
             except httpx.TransportError as exc:
-                failures += 1
-                if failures > self.retry_policy.max_retries:
-                    raise transport_error(f"GET {path}", exc) from exc
-                wait = self.retry_policy.backoff(failures, exc)
-                self.log.warning("GET %s broke after %d bytes (%s); resuming in %.1f s", path, received, exc, wait)
-                self.retry_policy.sleep(wait)
+                self.retry_policy.pause(failures, f"GET {path}", exc, f"after {received} bytes")
             finally:
                 response.close()
 
@@ -544,7 +520,7 @@ class BifrostHook(BaseHook):
         await self.aget_settings()
         path = batch_path(batch_id)
         response = await self._asend("GET", path, params={"provider": self.resolve_provider(provider)})
-        return self._retrieved_batch(response)
+        return parse_retrieved_batch(response)
 
     async def acancel_batch(self, batch_id: str, provider: str | None = None) -> Batch:
         """
@@ -556,7 +532,7 @@ class BifrostHook(BaseHook):
         await self.aget_settings()
         path = batch_path(batch_id, "/cancel")
         response = await self._asend("POST", path, params={"provider": self.resolve_provider(provider)})
-        return self._model(response, Batch)
+        return parse_model(response, Batch)
 
     # -- connection test ----------------------------------------------------------------------
 
@@ -567,7 +543,7 @@ class BifrostHook(BaseHook):
             provider = settings.default_provider or "openai"
             # One attempt: a person is waiting for the answer.
             params = {"provider": provider, "limit": 1}
-            self._model(self._send("GET", "/v1/batches", params=params, retry=RetryPolicy(max_retries=0)), BatchList)
+            parse_model(self._send("GET", "/v1/batches", params=params, retry=RetryPolicy(max_retries=0)), BatchList)
         except BifrostAPIError as exc:
             if exc.http_status == 404:
                 return False, (f"The gateway answered 404 for GET /v1/batches: is the Gateway URL right? ({exc})")
@@ -575,99 +551,3 @@ class BifrostHook(BaseHook):
         except BifrostError as exc:
             return False, str(exc)
         return True, f"Connected to the Bifrost gateway at {settings.base_url} (listed {provider} batches)."
-
-
-def build_create_body(
-    *,
-    model: str,
-    provider: str | None,
-    endpoint: str | None,
-    input_file_id: str | None,
-    requests: list[dict[str, Any]] | None,
-    input_blob: str | None,
-    completion_window: str,
-    metadata: dict[str, str] | None,
-    default_provider: str | None = None,
-) -> dict[str, Any]:
-    """
-    Validate batch-creation parameters and build the ``POST /v1/batches`` body.
-
-    :param model: ``"provider/model"``, or the model name with ``provider`` given.
-    :param provider: the provider, when ``model`` has no provider prefix (must agree when it has one).
-    :param endpoint: the endpoint each request calls.
-    :param input_file_id: an uploaded file's id.
-    :param requests: inline requests.
-    :param input_blob: the provider's own input reference.
-    :param completion_window: how long the provider may take.
-    :param metadata: string tags.
-    :param default_provider: the connection's default, used only when neither names a provider.
-    """
-    if not isinstance(model, str) or not model.strip():
-        raise BifrostConfigError("model is required, e.g. model='gpt-4o-mini' with provider='openai'.")
-    if named := model_provider(model, provider):
-        provider = named
-    else:
-        provider = validate_provider(provider or default_provider)
-        model = f"{provider}/{model}"
-    inputs = [
-        name
-        for name, value in (
-            ("input_file_id", input_file_id),
-            ("requests", requests),
-            ("input_blob", input_blob),
-        )
-        if value
-    ]
-    if len(inputs) != 1:
-        raise BifrostConfigError(
-            "Give exactly one batch input: input_file_id, requests or input_blob"
-            + (f" (got {', '.join(inputs)})." if inputs else " (got none).")
-        )
-    if endpoint is not None:
-        check_endpoint(endpoint)
-    require_endpoint(provider, endpoint)
-    if requests is not None:
-        check_requests(requests)
-    if metadata is not None:
-        check_metadata(metadata)
-    body: dict[str, Any] = {"model": model, "completion_window": completion_window}
-    for key, value in (
-        ("endpoint", endpoint),
-        ("input_file_id", input_file_id),
-        ("requests", requests),
-        ("input_blob", input_blob),
-        ("metadata", metadata),
-    ):
-        if value:
-            body[key] = value
-    return body
-
-
-@contextmanager
-def _open_local(path: str | os.PathLike[str]) -> Iterator[Any]:
-    with open(path, "rb") as stream:
-        yield stream
-
-
-def _opener(source: Any) -> tuple[Any, str]:
-    """A context manager factory opening ``source`` for binary reading, and its file name."""
-    if isinstance(source, (str, os.PathLike)) and not hasattr(source, "fs"):
-        if not os.path.isfile(source):
-            raise BifrostConfigError(f"upload source {os.fspath(source)!r} is not a file.")
-        return (lambda: _open_local(source)), PurePath(os.fspath(source)).name
-    if hasattr(source, "open") and hasattr(source, "name"):
-        if not source.is_file():
-            raise BifrostConfigError(f"upload source {source} is not a file.")
-        return (lambda: source.open("rb")), source.name
-    raise BifrostConfigError(f"upload source must be a path or an ObjectStoragePath, not {type(source).__name__}.")
-
-
-def _split_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line.rstrip(b"\r")
-    if pending:
-        yield pending.rstrip(b"\r")

@@ -12,17 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_provider_bifrost.hooks.errors import BifrostConfigError
-from airflow_provider_bifrost.hooks.providers import validate_provider
+from airflow_provider_bifrost.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from airflow_provider_bifrost.exceptions import BifrostConfigError
+from airflow_provider_bifrost.validation import validate_provider
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 log = logging.getLogger(__name__)
-
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_MAX_RETRIES = 5
 
 #: Extras a ``bifrost`` connection understands (also accepted with the ``extra__bifrost__`` prefix).
 EXTRA_FIELDS = (

@@ -1,213 +1,50 @@
 """
-HTTP policy for the Bifrost gateway: clients, timeouts, retries with backoff, error translation.
+The HTTP layer of the hook: clients for a gateway (sync, async, and one async client shared per event loop),
+and turning an error response into the right :class:`~airflow_provider_bifrost.exceptions.BifrostAPIError`.
 
-Retries (tenacity) cover connect errors, timeouts, dropped connections and HTTP 429/500/502/503/504,
-with exponential backoff and jitter, honouring ``Retry-After``. Requests that are not safe to repeat
-(creating a batch, uploading a file) are retried only when they certainly never reached the gateway
-(connection refused, connect timeout) or were refused with 429.
+Credentials never follow a redirect to another origin; at most :data:`MAX_ERROR_BODY` bytes of an error
+body are read. What is retried, and how, is :mod:`.retry`'s job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
-import random
-import time
+import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import tenacity
 
 from airflow_provider_bifrost import __version__
-from airflow_provider_bifrost.hooks.errors import (
+from airflow_provider_bifrost.exceptions import (
     BifrostAPIError,
-    BifrostTransportError,
-    api_error_from_response,
+    BifrostAuthenticationError,
+    BifrostBadRequestError,
+    BifrostBudgetExceededError,
+    BifrostNotFoundError,
+    BifrostPermissionError,
+    BifrostRateLimitError,
+    BifrostServerError,
+    BifrostUnsupportedOperationError,
 )
+from airflow_provider_bifrost.hooks.models import ErrorBody
+from airflow_provider_bifrost.hooks.retry import parse_retry_after
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Callable
 
     from airflow_provider_bifrost.hooks.connection import GatewaySettings
 
-log = logging.getLogger(__name__)
-
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-#: Failures after which the request certainly never reached the gateway.
-NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 #: At most this much of an error body is read (enough for a message, bounded for hostile bodies).
 MAX_ERROR_BODY = 64 * 1024
+#: How much of a non-JSON error body (an HTML page from a proxy, say) goes into a message.
+BODY_EXCERPT_CHARS = 200
 USER_AGENT = f"airflow-provider-bifrost/{__version__}"
-
-T = TypeVar("T")
-
-
-@dataclass
-class RetryPolicy:
-    """
-    How often and how long to wait between attempts.
-
-    :param max_retries: retries after the first attempt.
-    :param backoff_base: seconds before the first retry; doubles each time.
-    :param backoff_max: cap on one backoff wait.
-    :param retry_after_max: cap on a server-requested ``Retry-After`` wait.
-    :param sleep: blocking sleep (injectable for tests).
-    :param asleep: async sleep (injectable for tests).
-    :param rng: source of jitter.
-    """
-
-    max_retries: int = 5
-    backoff_base: float = 1.0
-    backoff_max: float = 30.0
-    retry_after_max: float = 120.0
-    sleep: Callable[[float], None] = time.sleep
-    asleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    rng: random.Random = field(default_factory=random.Random)
-
-    def backoff(self, attempt: int, error: BaseException | None) -> float:
-        """
-        Seconds to wait after failed attempt number ``attempt`` (1-based).
-
-        :param attempt: the attempt that just failed.
-        :param error: its exception; a ``Retry-After`` it carries wins over the backoff.
-        """
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None:
-            return min(float(retry_after), self.retry_after_max)
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
-
-    def is_retryable(self, error: BaseException, *, idempotent: bool) -> bool:
-        """
-        Whether ``error`` is worth another attempt.
-
-        :param error: what the attempt raised.
-        :param idempotent: whether repeating the request is harmless.
-        """
-        if isinstance(error, BifrostAPIError):
-            return error.http_status in RETRYABLE_STATUS if idempotent else error.http_status == 429
-        if tls_hint(error) is not None:  # an untrusted certificate or a plain-HTTP port stays so: fail at once
-            return False
-        if isinstance(error, NOT_SENT_ERRORS):
-            return True
-        return idempotent and isinstance(error, httpx.TransportError)
-
-    def _retrying_kwargs(self, what: str, idempotent: bool) -> dict[str, object]:
-        def log_retry(state: tenacity.RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            wait = state.next_action.sleep if state.next_action else 0.0
-            log.warning(
-                "%s: %s (attempt %d of %d); retrying in %.1f s",
-                what,
-                describe_failure(error),
-                state.attempt_number,
-                self.max_retries + 1,
-                wait,
-            )
-
-        return {
-            "stop": tenacity.stop_after_attempt(self.max_retries + 1),
-            "wait": lambda state: self.backoff(
-                state.attempt_number, state.outcome.exception() if state.outcome else None
-            ),
-            "retry": tenacity.retry_if_exception(lambda e: self.is_retryable(e, idempotent=idempotent)),
-            "before_sleep": log_retry,
-            "reraise": True,
-        }
-
-    def call(self, what: str, fn: Callable[[], T], *, idempotent: bool = True) -> T:
-        """
-        Run ``fn`` with retries; translate a final transport failure into :class:`BifrostTransportError`.
-
-        :param what: the request, as ``METHOD /path``, for logs and errors.
-        :param fn: one attempt.
-        :param idempotent: whether repeating the request is harmless.
-        """
-        retrying = tenacity.Retrying(sleep=self.sleep, **self._retrying_kwargs(what, idempotent))  # type: ignore[arg-type]
-        try:
-            return retrying(fn)
-        except httpx.TransportError as exc:
-            raise transport_error(what, exc) from exc
-
-    async def acall(self, what: str, fn: Callable[[], Awaitable[T]], *, idempotent: bool = True) -> T:
-        """
-        Async twin of :meth:`call`.
-
-        :param what: the request, as ``METHOD /path``, for logs and errors.
-        :param fn: one attempt (a coroutine function).
-        :param idempotent: whether repeating the request is harmless.
-        """
-        retrying = tenacity.AsyncRetrying(sleep=self.asleep, **self._retrying_kwargs(what, idempotent))  # type: ignore[arg-type]
-        try:
-            return await retrying(fn)
-        except httpx.TransportError as exc:
-            raise transport_error(what, exc) from exc
-
-
-def describe_failure(error: BaseException | None) -> str:
-    """One line about a failed attempt, for logs (never includes headers)."""
-    if isinstance(error, BifrostAPIError):
-        return f"HTTP {error.http_status}"
-    return f"{type(error).__name__}: {error}" if error else "failed"
-
-
-def transport_error(what: str, exc: httpx.TransportError) -> BifrostTransportError:
-    """
-    A person-readable error for a request that never got a complete answer.
-
-    :param what: the request, as ``METHOD /path``.
-    :param exc: the last httpx error.
-    """
-    origin = ""
-    try:
-        url = exc.request.url
-        origin = f" at {url.scheme}://{url.netloc.decode()}"
-    except RuntimeError:
-        pass
-    reason = (str(exc) or type(exc).__name__).rstrip(".")  # httpx ends some messages with a full stop
-    if (tls := tls_hint(exc)) is not None:
-        hint = tls
-    elif "SSL" in reason:
-        hint = "The TLS handshake with the gateway failed."
-    elif isinstance(exc, httpx.TimeoutException):
-        hint = "The gateway did not answer in time: check it is healthy, or raise the connection's extra `timeout`."
-    elif isinstance(exc, httpx.ConnectError):
-        hint = "Check the connection's Gateway URL and port, and that the gateway is running and reachable."
-    else:
-        hint = "The connection to the gateway failed mid-request."
-    return BifrostTransportError(f"Bifrost {what}{origin} failed: {type(exc).__name__}: {reason}. {hint}")
-
-
-#: OpenSSL's words for a TLS client that got a plain-HTTP answer (they vary with the OpenSSL version).
-_PLAIN_HTTP_ANSWER = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST")
-
-
-def tls_hint(error: BaseException | None) -> str | None:
-    """
-    What to do about a TLS failure that repeating cannot fix (untrusted certificate, plain HTTP on an https
-    URL); None for any other error.
-
-    :param error: what a request raised.
-    """
-    if not isinstance(error, httpx.ConnectError):
-        return None
-    reason = str(error)
-    if "CERTIFICATE_VERIFY_FAILED" in reason:
-        return (
-            "TLS verification failed: the gateway's certificate is not trusted. If a private CA signed it, point "
-            "the connection's extra `verify` at that CA bundle; if the host name does not match, use the name the "
-            "certificate was issued for."
-        )
-    if any(marker in reason for marker in _PLAIN_HTTP_ANSWER):
-        return (
-            "The gateway answered in plain HTTP, not TLS: write the Gateway URL with http://, or use the port "
-            "where the gateway serves https."
-        )
-    return None
+#: Connections one client keeps open to a gateway, and so requests it lets run at once.
+MAX_CONNECTIONS = 100
 
 
 def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
@@ -276,10 +113,6 @@ def build_async_client(
     return httpx.AsyncClient(event_hooks={"request": [astrip]}, transport=transport, **client_kwargs(settings))  # type: ignore[arg-type]
 
 
-#: Connections one client keeps open to a gateway, and so requests it lets run at once.
-MAX_CONNECTIONS = 100
-
-
 @dataclass
 class SharedClient:
     """
@@ -345,11 +178,16 @@ def raise_for_error(response: httpx.Response) -> None:
     """
     if response.status_code < 300:
         return
+    body = bytearray()
     try:
-        body = _read_capped(response)
+        for chunk in response.iter_bytes():
+            if _capped(body, chunk):
+                break
+    except httpx.TransportError:
+        pass
     finally:
         response.close()
-    raise api_error_from_response(response, body)
+    raise api_error(response, bytes(body))
 
 
 async def araise_for_error(response: httpx.Response) -> None:
@@ -360,26 +198,82 @@ async def araise_for_error(response: httpx.Response) -> None:
     """
     if response.status_code < 300:
         return
-    body = b""
+    body = bytearray()
     try:
         async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) >= MAX_ERROR_BODY:
+            if _capped(body, chunk):
                 break
     except httpx.TransportError:
         pass
     finally:
         await response.aclose()
-    raise api_error_from_response(response, body)
+    raise api_error(response, bytes(body))
 
 
-def _read_capped(response: httpx.Response) -> bytes:
-    body = b""
+def _capped(body: bytearray, chunk: bytes) -> bool:
+    """Add ``chunk`` to an error body being read; whether the body has reached :data:`MAX_ERROR_BODY`."""
+    body += chunk
+    return len(body) >= MAX_ERROR_BODY
+
+
+_BY_STATUS: dict[int, type[BifrostAPIError]] = {
+    401: BifrostAuthenticationError,
+    402: BifrostBudgetExceededError,
+    403: BifrostPermissionError,
+    404: BifrostNotFoundError,
+    429: BifrostRateLimitError,
+}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def api_error(response: httpx.Response, body: bytes) -> BifrostAPIError:
+    """
+    Build the right :class:`BifrostAPIError` subclass for an error response.
+
+    :param response: the response (its body already read into ``body``).
+    :param body: the response body, possibly empty, HTML or truncated.
+    """
+    status = response.status_code
+    error_type = error_code = message = None
     try:
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) >= MAX_ERROR_BODY:
-                break
-    except httpx.TransportError:
-        pass
-    return body
+        payload = json.loads(body) if body.strip() else None
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        try:
+            parsed = ErrorBody.model_validate(payload)
+        except ValueError:
+            parsed = ErrorBody()
+        detail = parsed.error
+        error_type = parsed.type or (detail.type if detail else None)
+        error_code = detail.code if detail else None
+        message = (detail.message if detail else None) or _text(payload.get("message"))
+        if message is None:
+            message = f"JSON error body without a message: {json.dumps(payload)[:BODY_EXCERPT_CHARS]}"
+    elif body.strip():
+        kind = response.headers.get("content-type", "unknown content type").split(";")[0]
+        excerpt = " ".join(body[: BODY_EXCERPT_CHARS * 4].decode("utf-8", "replace").split())
+        message = f"non-JSON body ({kind}), probably from a proxy: {excerpt[:BODY_EXCERPT_CHARS]!r}"
+    else:
+        message = "empty body, probably from a proxy in front of the gateway"
+
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        if status >= 500:
+            cls = BifrostServerError
+        elif "unsupported_operation" in (error_code, error_type):
+            cls = BifrostUnsupportedOperationError
+        else:
+            cls = BifrostBadRequestError
+    return cls(
+        status,
+        response.request.method,
+        response.request.url.path,
+        error_type=error_type,
+        error_code=error_code,
+        api_message=message,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+    )

@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_bifrost.hooks.status import BatchState, batch_state
+from airflow_provider_bifrost.outcome.status import BatchState, batch_state, unsuccessful_requests
+from airflow_provider_bifrost.results.records import item_succeeded
 
 #: The batch object's timestamps (unix seconds), in lifecycle order.
 BATCH_TIMESTAMPS = (
@@ -51,7 +52,7 @@ class RequestCounts(WireModel):
     @property
     def unsuccessful(self) -> int:
         """Requests that did not succeed: failed, expired or cancelled."""
-        return self.failed + (self.expired or 0) + (self.canceled or 0)
+        return unsuccessful_requests(self.model_dump())
 
 
 class BatchErrorData(WireModel):
@@ -216,22 +217,3 @@ class ErrorBody(WireModel):
     status_code: int | None = None
     error: ErrorDetail | None = None
     extra_fields: dict[str, Any] | None = None
-
-
-def item_succeeded(item: dict[str, Any]) -> bool:
-    """
-    Whether a result item (as a plain dict) is a usable answer: no error, and a ``succeeded`` result
-    (Anthropic style) or a 2xx response (OpenAI style).
-
-    :param item: one result item, as sent by the gateway.
-    """
-    error = item.get("error")
-    if isinstance(error, dict) and (error.get("code") or error.get("message")):
-        return False
-    result = item.get("result")
-    if isinstance(result, dict):
-        return result.get("type") == "succeeded"
-    response = item.get("response")
-    if isinstance(response, dict) and isinstance(response.get("status_code"), int):
-        return 200 <= response["status_code"] < 300
-    return False

@@ -11,23 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_bifrost.hooks.mixin import DEFAULT_CONN_NAME, BifrostHookMixin
-from airflow_provider_bifrost.hooks.status import BatchState
-from airflow_provider_bifrost.hooks.validation import validate_id
-from airflow_provider_bifrost.triggers.outcome import (
-    DEFERRAL_GRACE as DEFERRAL_GRACE,  # re-exported: the sensor's deferral timeout is its timeout plus this
-)
-from airflow_provider_bifrost.triggers.outcome import (
-    check_threshold,
-    defer_until_finished,
-    settle_event,
-)
+from airflow_provider_bifrost.constants import DEFAULT_CONN_NAME, DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT
+from airflow_provider_bifrost.exceptions import BifrostConfigError
+from airflow_provider_bifrost.mixins import BifrostHookMixin
+from airflow_provider_bifrost.outcome.events import settle_event, terminal_event
+from airflow_provider_bifrost.outcome.status import BatchState
+from airflow_provider_bifrost.validation import check_threshold, validate_id
 from airflow_provider_bifrost.version_compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-SEVEN_DAYS = 7 * 24 * 3600
+    from airflow_provider_bifrost.outcome.polling import BatchPoll
 
 
 class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
@@ -68,25 +63,26 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
         provider: str | None = None,
         bifrost_conn_id: str = DEFAULT_CONN_NAME,
         deferrable: bool = True,
-        poke_interval: float = 60,
-        timeout: float = SEVEN_DAYS,
+        poke_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
         failed_share_threshold: float | None = 1.0,
         cancel_on_kill: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         if not self.poke_interval > 0:  # Airflow allows 0: here every check is a request to the gateway
-            raise ValueError(
+            raise BifrostConfigError(
                 f"poke_interval must be a positive number of seconds (each check is a request to the gateway), "
                 f"got {poke_interval!r} ({self.task_id})"
             )
-        check_threshold(failed_share_threshold, self.task_id)
+        check_threshold(failed_share_threshold, f" ({self.task_id})")
         self.batch_id = batch_id
         self.provider = provider
         self.bifrost_conn_id = bifrost_conn_id
         self.deferrable = deferrable
         self.failed_share_threshold = failed_share_threshold
         self.cancel_on_kill = cancel_on_kill
+        self._poll: BatchPoll | None = None
 
     def _resolve(self) -> None:
         """Check the rendered batch id and pin the provider (so the trigger needs no default)."""
@@ -95,8 +91,6 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Check once; return at once if finished, else defer (or poke when not deferrable)."""
-        from airflow_provider_bifrost.triggers.bifrost import terminal_event
-
         self._resolve()
         if not self.deferrable:
             return super().execute(context)
@@ -109,27 +103,24 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
                 if self.soft_fail or self.never_fail:
                     raise AirflowSkipException(f"Skipping: {exc} (soft_fail/never_fail is set)") from exc
                 raise
-        defer_until_finished(
-            self,
+        self.defer_until_finished(
             batch_id=self.batch_id,
             provider=self.provider,
-            bifrost_conn_id=self.bifrost_conn_id,
             poll_interval=self.poke_interval,
             timeout=self.timeout,
             cancel_on_kill=self.cancel_on_kill,
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
-        """One status check (poke and reschedule modes); logs the progress every time."""
-        from airflow_provider_bifrost.triggers.bifrost import terminal_event
-
-        batch = self.hook.get_batch(self.batch_id, self.provider)
-        self.log.info("%s", batch.progress_line())
-        if batch.state is BatchState.RUNNING:
+        """One status check (poke and reschedule modes), decided like the trigger's; logs the progress."""
+        if self._poll is None:  # the sensor's own timeout bounds the wait in these modes
+            self._poll = self.hook.batch_poll(
+                self.batch_id, self.provider, poll_interval=self.poke_interval, deadline=None, log=self.log
+            )
+        step = self.check_batch(self._poll)
+        if step.event is None:
             return PokeReturnValue(is_done=False)
-        return PokeReturnValue(
-            is_done=True, xcom_value=self.execute_complete(context, terminal_event(batch, self.provider))
-        )
+        return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, step.event))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """

@@ -1,25 +1,105 @@
 """
-The manifest of an export (``_manifest.json``, written last) and reading results back as items.
+The manifest of an export (``_manifest.json``, written last, also the export task's XCom value), and
+reading exported results back as items.
 
-Manifest fields: ``batch_id``, ``provider``, ``status``, ``output_uri`` (the export's folder),
-``output_conn_id`` (the storage connection, or null), ``files`` (plain URIs of the JSONL shards, in
-order), ``shards`` (``uri``, ``items``, ``bytes`` each),
-``counts`` (``results``, ``succeeded``, ``errored``, ``from_error_file``, ``parse_errors``, and
-``expected``: the requests the batch reported; a task-log warning says when it differs from ``results``),
-``bytes``, ``compression``, ``results_per_file``, ``exported_at``.
+The schema is :class:`Manifest` (``docs/results-format.md`` documents it field by field). URIs in it are
+plain, without an Airflow connection id, so other tools understand them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bifrost.storage.paths import plain_uri, storage_path
 
+if TYPE_CHECKING:
+    from airflow_provider_bifrost.storage.shards import Shard
+
 MANIFEST_NAME = "_manifest.json"
+
+
+@dataclass(frozen=True)
+class ExportCounts:
+    """
+    What an export holds, counted.
+
+    :param results: items exported, in all files.
+    :param succeeded: items that succeeded (``ItemStatus.succeeded``).
+    :param from_error_file: items that came from the batch's error file (part of ``results``).
+    :param parse_errors: result lines the gateway could not parse and skipped (not in the files).
+    :param expected: the batch's request total as the gateway reported it (0 when it reported none).
+    """
+
+    results: int
+    succeeded: int
+    from_error_file: int
+    parse_errors: int
+    expected: int
+
+    @property
+    def errored(self) -> int:
+        """``results`` minus ``succeeded``."""
+        return self.results - self.succeeded
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """
+    An export's manifest.
+
+    :param batch_id: the batch.
+    :param provider: its provider.
+    :param status: the batch's status when it was exported.
+    :param output_uri: the export's folder, ``<output_uri>/<batch_id>``.
+    :param output_conn_id: the storage connection the files were written with.
+    :param shards: the files, in order.
+    :param counts: what the files hold.
+    :param compression: ``"gzip"`` or None.
+    :param results_per_file: items per file as asked for (None: one file).
+    :param exported_at: when the export finished, ISO 8601, UTC.
+    """
+
+    batch_id: str
+    provider: str
+    status: str | None
+    output_uri: str
+    output_conn_id: str | None
+    shards: list[Shard]
+    counts: ExportCounts
+    compression: str | None
+    results_per_file: int | None
+    exported_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as JSON-safe data: every field, ``files`` (the shards' URIs), ``bytes``, ``counts.errored``."""
+        return {
+            "batch_id": self.batch_id,
+            "provider": self.provider,
+            "status": self.status,
+            "output_uri": self.output_uri,
+            "output_conn_id": self.output_conn_id,
+            "files": [shard.uri for shard in self.shards],
+            "shards": [dataclasses.asdict(shard) for shard in self.shards],
+            "counts": {
+                "results": self.counts.results,
+                "succeeded": self.counts.succeeded,
+                "errored": self.counts.errored,
+                "from_error_file": self.counts.from_error_file,
+                "parse_errors": self.counts.parse_errors,
+                "expected": self.counts.expected,
+            },
+            "bytes": sum(shard.bytes for shard in self.shards),
+            "compression": self.compression,
+            "results_per_file": self.results_per_file,
+            "exported_at": self.exported_at,
+        }
 
 
 def write_manifest(folder: Any, manifest: Mapping[str, Any]) -> str:
@@ -27,7 +107,7 @@ def write_manifest(folder: Any, manifest: Mapping[str, Any]) -> str:
     Write ``_manifest.json`` into ``folder`` atomically (temporary name, then rename); return its plain URI.
 
     :param folder: an ``ObjectStoragePath``.
-    :param manifest: the manifest.
+    :param manifest: the manifest, as :meth:`Manifest.to_dict` gives it.
     """
     temp = folder / f".{MANIFEST_NAME}.tmp"
     final = folder / MANIFEST_NAME

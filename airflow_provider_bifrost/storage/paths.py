@@ -7,7 +7,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow.sdk.io.fs import get_fs
 from airflow.sdk.io.store import attach
 
-from airflow_provider_bifrost.hooks.errors import BifrostConfigError
+from airflow_provider_bifrost.exceptions import BifrostConfigError
 
 
 def storage_path(uri: str, conn_id: str | None = None) -> ObjectStoragePath:

@@ -17,7 +17,6 @@ import uuid
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Literal, Protocol
 
-from airflow_provider_bifrost.hooks.validation import COMPRESSIONS as COMPRESSIONS  # re-exported
 from airflow_provider_bifrost.storage.paths import list_folder, plain_uri, prepare_folder
 
 if TYPE_CHECKING:

@@ -9,68 +9,22 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_bifrost.hooks.bifrost import BifrostHook
-from airflow_provider_bifrost.hooks.errors import (
-    BifrostError,
-    BifrostProtocolError,
-    BifrostRateLimitError,
-    BifrostServerError,
-    BifrostTransportError,
+from airflow_provider_bifrost.constants import (
+    DEFAULT_CONN_NAME,
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    DEFAULT_POLL_INTERVAL,
 )
-from airflow_provider_bifrost.hooks.http import RetryPolicy
-from airflow_provider_bifrost.hooks.status import IN_PROGRESS_STATUSES, BatchState
+from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostError
+from airflow_provider_bifrost.hooks.bifrost import BifrostHook
+from airflow_provider_bifrost.outcome.events import make_event
 from airflow_provider_bifrost.version_compat import AIRFLOW_V_3_3_PLUS, warn_once
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from airflow_provider_bifrost.hooks.models import Batch
-
 log = logging.getLogger(__name__)
 
-#: Every event status the trigger can send; the sensor accepts nothing else.
-EVENT_STATUSES = frozenset({"success", "failed", "expired", "cancelled", "timeout", "error"})
-_EVENT_OF_STATE = {
-    BatchState.SUCCEEDED: "success",
-    BatchState.FAILED: "failed",
-    BatchState.EXPIRED: "expired",
-    BatchState.CANCELLED: "cancelled",
-}
-#: Failures worth polling again for: the gateway or network may recover.
-TRANSIENT_ERRORS = (BifrostTransportError, BifrostServerError, BifrostRateLimitError, BifrostProtocolError)
-DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
 ON_KILL_TIMEOUT = 30.0
-
-
-def make_event(
-    status: str, batch_id: str, provider: str | None, batch: Batch | None = None, *, message: str
-) -> dict[str, Any]:
-    """
-    The payload of a batch event (the trigger's, and the sensor's when it never defers).
-
-    :param status: one of :data:`EVENT_STATUSES`.
-    :param batch_id: the batch.
-    :param provider: its provider.
-    :param batch: the batch as last seen, if it was seen.
-    :param message: what happened, for a person.
-    """
-    event: dict[str, Any] = {"status": status, "batch_id": batch_id, "provider": provider, "message": message}
-    if batch is not None:
-        event["batch_status"] = batch.status
-        event["batch"] = batch.summary(provider or "")
-    return event
-
-
-def terminal_event(batch: Batch, provider: str | None) -> dict[str, Any]:
-    """
-    The event for a batch that has finished, with its progress and its own error details.
-
-    :param batch: a batch in a terminal status.
-    :param provider: its provider.
-    """
-    detail = "; ".join(batch.error_messages())
-    message = batch.progress_line() + (f"; errors: {detail}" if detail else "")
-    return make_event(_EVENT_OF_STATE[batch.state], batch.id, provider, batch, message=message)
 
 
 class BifrostBatchTrigger(BaseTrigger):
@@ -81,11 +35,12 @@ class BifrostBatchTrigger(BaseTrigger):
     ``timeout`` (the deadline passed; the status is checked once more first) or ``error`` (a
     permanent error such as 401/403/404, or too many consecutive transient failures). Every event
     carries ``batch_id``, ``provider``, ``message`` and, when known, ``batch_status`` and the batch
-    summary (``batch``: counts, file ids, errors, timestamps).
+    summary (``batch``: counts, file ids, errors, timestamps); see :mod:`airflow_provider_bifrost.outcome`.
 
     Transient failures (network, 429, 5xx, garbled answers) are retried with backoff, up to
-    ``max_consecutive_failures`` in a row. All I/O is async on a client shared by every trigger of
-    the same gateway in this event loop.
+    ``max_consecutive_failures`` in a row, by the same poll decision as the sensor's and the create
+    operator's waits (:class:`~airflow_provider_bifrost.outcome.polling.BatchPoll`). All I/O is async on a
+    client shared by every trigger of the same gateway in this event loop.
 
     :param batch_id: the batch to wait for.
     :param provider: the batch's provider (None: the connection's ``default_provider``).
@@ -101,17 +56,17 @@ class BifrostBatchTrigger(BaseTrigger):
         self,
         batch_id: str,
         provider: str | None = None,
-        bifrost_conn_id: str = BifrostHook.default_conn_name,
-        poll_interval: float = 60.0,
+        bifrost_conn_id: str = DEFAULT_CONN_NAME,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         deadline: float | None = None,
         cancel_on_kill: bool = False,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ) -> None:
         super().__init__()
         if not poll_interval > 0:
-            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+            raise BifrostConfigError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         if max_consecutive_failures < 1:
-            raise ValueError(f"max_consecutive_failures must be at least 1, got {max_consecutive_failures!r}")
+            raise BifrostConfigError(f"max_consecutive_failures must be at least 1, got {max_consecutive_failures!r}")
         self.batch_id = batch_id
         self.provider = provider
         self.bifrost_conn_id = bifrost_conn_id
@@ -125,7 +80,6 @@ class BifrostBatchTrigger(BaseTrigger):
                 "3.3+ tells the trigger (a task killed while it runs in a worker still cancels it)",
             )
         self.max_consecutive_failures = max_consecutive_failures
-        self._backoff = RetryPolicy(backoff_base=min(1.0, self.poll_interval), backoff_max=max(self.poll_interval, 1.0))
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and keyword arguments; no secret, only the connection id."""
@@ -142,73 +96,36 @@ class BifrostBatchTrigger(BaseTrigger):
             },
         )
 
-    def _hook(self) -> BifrostHook:
-        # One attempt per poll: the trigger's own loop does the retrying, within its deadline.
-        return BifrostHook(self.bifrost_conn_id, retry_policy=RetryPolicy(max_retries=0))
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until terminal, deadline or permanent error; yield one event."""
         yield TriggerEvent(await self._wait())
 
     async def _wait(self) -> dict[str, Any]:
-        hook = self._hook()
+        hook = BifrostHook.for_polling(self.bifrost_conn_id)
         try:
             async with hook.shared_async_client():
                 self.provider = hook.resolve_provider(self.provider)
-                return await self._poll(hook)
+                poll = hook.batch_poll(
+                    self.batch_id,
+                    self.provider,
+                    poll_interval=self.poll_interval,
+                    deadline=self.deadline,
+                    log=log,
+                    max_consecutive_failures=self.max_consecutive_failures,
+                )
+                while True:
+                    try:
+                        batch = await hook.aget_batch(self.batch_id, self.provider)
+                    except BifrostError as exc:
+                        step = poll.failed(exc, time.time())
+                    else:
+                        step = poll.observed(batch, time.time())
+                    if step.event is not None:
+                        return step.event
+                    await asyncio.sleep(step.wait)
         except BifrostError as exc:
-            return self._event("error", message=str(exc))
-
-    async def _poll(self, hook: BifrostHook) -> dict[str, Any]:
-        failures = 0
-        batch: Batch | None = None
-        while True:
-            try:
-                batch = await hook.aget_batch(self.batch_id, self.provider)
-            except TRANSIENT_ERRORS as exc:
-                failures += 1
-                if failures >= self.max_consecutive_failures:
-                    return self._event(
-                        "error", batch, message=f"gave up after {failures} consecutive failures; last: {exc}"
-                    )
-                wait = self._backoff.backoff(failures, exc)
-                log.warning("Batch %s: poll failed (%s); trying again in %.1f s", self.batch_id, exc, wait)
-            else:
-                failures = 0
-                if batch.state is not BatchState.RUNNING:
-                    return self._terminal_event(batch)
-                log.debug("%s", batch.progress_line())
-                wait = self.poll_interval
-            if self.deadline is not None:
-                remaining = self.deadline - time.time()
-                if remaining <= 0:
-                    return await self._last_check(hook, batch)
-                wait = min(wait, remaining)
-            await asyncio.sleep(wait)
-
-    async def _last_check(self, hook: BifrostHook, batch: Batch | None) -> dict[str, Any]:
-        """At the deadline: one more look, so a batch that just finished is not reported as timed out."""
-        try:
-            batch = await hook.aget_batch(self.batch_id, self.provider)
-        except BifrostError as exc:
-            log.warning("Batch %s: status check at the deadline failed: %s", self.batch_id, exc)
-        if batch is not None and batch.state is not BatchState.RUNNING:
-            return self._terminal_event(batch)
-        status = f" (last status {batch.status})" if batch else ""
-        if batch is not None and batch.status not in IN_PROGRESS_STATUSES:
-            status = f" (last status {batch.status!r}: a status this provider does not know, so taken as running)"
-        return self._event(
-            "timeout", batch, message=f"batch {self.batch_id} did not finish before the deadline{status}"
-        )
-
-    def _terminal_event(self, batch: Batch) -> dict[str, Any]:
-        event = terminal_event(batch, self.provider)
-        log.info("Batch %s: %s (%s)", self.batch_id, event["status"], event["message"])
-        return event
-
-    def _event(self, status: str, batch: Batch | None = None, *, message: str) -> dict[str, Any]:
-        log.info("Batch %s: %s (%s)", self.batch_id, status, message)
-        return make_event(status, self.batch_id, self.provider, batch, message=message)
+            log.info("Batch %s: error (%s)", self.batch_id, exc)
+            return make_event("error", self.batch_id, self.provider, message=str(exc))
 
     async def on_kill(self) -> None:
         """When a user kills the deferred task (Airflow 3.3+), cancel the batch if ``cancel_on_kill``."""

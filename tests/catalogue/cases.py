@@ -307,7 +307,7 @@ CASES_LIST: list[Case] = [
         "parameters",
         "`BifrostBatchSensor(poke_interval=0)`",
         IMPORT_ERROR,
-        "ValueError",
+        "BifrostConfigError",
         "poke_interval must be a positive number of seconds (each check is a request to the gateway), got 0 (wait)",
     ),
     Case(
@@ -323,15 +323,15 @@ CASES_LIST: list[Case] = [
         "parameters",
         "`BifrostBatchSensor(failed_share_threshold=1.5)`",
         IMPORT_ERROR,
-        "ValueError",
+        "BifrostConfigError",
         "failed_share_threshold must be in (0, 1] or None, got 1.5 (wait)",
     ),
     Case(
         "param_trigger_negative_poll_interval",
         "parameters",
         "`BifrostBatchTrigger(poll_interval=-5)` built by your own operator when it defers",
-        RETRY,
-        "ValueError",
+        FAILED,
+        "BifrostConfigError",
         "poll_interval must be a positive number of seconds, got -5",
     ),
     Case(
@@ -339,7 +339,7 @@ CASES_LIST: list[Case] = [
         "parameters",
         "`BifrostBatchResultsOperator(results_per_file=0)`",
         IMPORT_ERROR,
-        "ValueError",
+        "BifrostConfigError",
         "results_per_file must be a positive number of items, got 0",
     ),
     Case(
@@ -347,7 +347,7 @@ CASES_LIST: list[Case] = [
         "parameters",
         "`BifrostBatchResultsOperator(max_xcom_results=-1)`",
         IMPORT_ERROR,
-        "ValueError",
+        "BifrostConfigError",
         "max_xcom_results must be zero or more, got -1 (export)",
     ),
     Case(
@@ -355,7 +355,7 @@ CASES_LIST: list[Case] = [
         "parameters",
         '`BifrostBatchResultsOperator(compression="zip")`',
         IMPORT_ERROR,
-        "ValueError",
+        "BifrostConfigError",
         "compression must be None or one of ('gzip',), got 'zip' (export)",
     ),
     # -- responses ----------------------------------------------------------------------------

@@ -29,9 +29,9 @@ import pytest
 from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 from fsspec.registry import known_implementations
 
+from airflow_provider_bifrost.exceptions import BifrostConfigError
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook
-from airflow_provider_bifrost.hooks.errors import BifrostConfigError
-from airflow_provider_bifrost.hooks.http import RetryPolicy
+from airflow_provider_bifrost.hooks.retry import RetryPolicy
 from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator
 from airflow_provider_bifrost.sensors.bifrost import BifrostBatchSensor
 from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook
-from airflow_provider_bifrost.hooks.http import RetryPolicy
+from airflow_provider_bifrost.hooks.retry import RetryPolicy
 from airflow_provider_bifrost.testing.emulator import EmulatorClient, run_emulator
 
 if TYPE_CHECKING:

@@ -12,15 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_bifrost.hooks.errors import BifrostConfigError
-from airflow_provider_bifrost.operators.bifrost import (
-    BATCH_STATE_KEY,
-    TI_KEY_FIELD,
-    TI_NAME_FIELD,
-    BifrostCreateBatchOperator,
-    task_instance_tag,
-)
-from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger, make_event
+from airflow_provider_bifrost.exceptions import BifrostConfigError
+from airflow_provider_bifrost.idempotency import TI_KEY_FIELD, TI_NAME_FIELD, task_instance_tag
+from airflow_provider_bifrost.operators.bifrost import BifrostCreateBatchOperator
+from airflow_provider_bifrost.operators.create import BATCH_STATE_KEY
+from airflow_provider_bifrost.outcome.events import make_event
+from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger
 from airflow_provider_bifrost.version_compat import AIRFLOW_V_3_3_PLUS, AirflowFailException, TaskDeferred
 
 if TYPE_CHECKING:

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_bifrost.hooks.bifrost import BifrostHook
-from airflow_provider_bifrost.hooks.errors import (
+from airflow_provider_bifrost.exceptions import (
     BifrostAuthenticationError,
     BifrostBadRequestError,
     BifrostBudgetExceededError,
@@ -23,6 +22,7 @@ from airflow_provider_bifrost.hooks.errors import (
     BifrostTransportError,
     BifrostUnsupportedOperationError,
 )
+from airflow_provider_bifrost.hooks.bifrost import BifrostHook
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -102,7 +102,7 @@ def test_create_batch_inline_then_wait_and_read_results(emulator: EmulatorClient
         ({"model": "openai/gpt-4o-mini", "endpoint": "/v1/chat/completions"}, "exactly one batch input"),
         (
             {"model": "openai/x", "endpoint": "/v1/chat/completions", "requests": REQUESTS, "input_file_id": "f"},
-            "got input_file_id, requests",
+            "got input_file_id and requests",
         ),
         ({"model": "gpt-4o-mini", "requests": REQUESTS}, "provider is required"),
         ({"model": "anthropic/claude", "requests": [{"custom_id": "a"}]}, "has no body"),

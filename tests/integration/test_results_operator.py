@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_bifrost.hooks.errors import BifrostConfigError, BifrostTransportError
+from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostTransportError
 from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator
 from airflow_provider_bifrost.storage.manifest import iter_result_items, read_manifest
 

@@ -18,8 +18,8 @@ import pytest
 import s3fs
 from airflow.sdk.io.store import _STORE_CACHE
 
+from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostTransportError
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook
-from airflow_provider_bifrost.hooks.errors import BifrostConfigError, BifrostTransportError
 from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator
 from airflow_provider_bifrost.storage.manifest import iter_result_items, read_manifest
 from airflow_provider_bifrost.storage.paths import storage_path

@@ -17,8 +17,9 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 
-from airflow_provider_bifrost.hooks.errors import BifrostConfigError
-from airflow_provider_bifrost.sensors.bifrost import DEFERRAL_GRACE, BifrostBatchSensor
+from airflow_provider_bifrost.exceptions import BifrostConfigError
+from airflow_provider_bifrost.mixins import DEFERRAL_GRACE
+from airflow_provider_bifrost.sensors.bifrost import BifrostBatchSensor
 from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger
 from airflow_provider_bifrost.version_compat import AIRFLOW_V_3_3_PLUS
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_bifrost.triggers.bifrost import EVENT_STATUSES, BifrostBatchTrigger
+from airflow_provider_bifrost.outcome.events import EVENT_STATUSES
+from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger
 
 if TYPE_CHECKING:
     from airflow_provider_bifrost.testing.emulator import EmulatorClient

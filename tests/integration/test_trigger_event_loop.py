@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_bifrost.hooks.bifrost import BifrostHook
 from airflow_provider_bifrost.hooks.http import SHARED_ASYNC_CLIENTS
 from airflow_provider_bifrost.testing.emulator import EmulatorClient, run_emulator
 from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger
@@ -75,7 +76,7 @@ def test_fleet_of_triggers_does_not_block_the_loop(
     # process (it initialises the secrets backends, ~0.2 s) and full garbage collections of the ~160k
     # objects Airflow's import leaves (~0.1-0.2 s, whichever callback they land in). Freezing that
     # heap keeps collections to what the triggers themselves allocate.
-    asyncio.run(BifrostBatchTrigger("warm-up", bifrost_conn_id="bifrost_fleet")._hook().aget_settings())
+    asyncio.run(BifrostHook.for_polling("bifrost_fleet").aget_settings())
     gc.collect()
     gc.freeze()
     caplog.set_level(logging.WARNING, logger="asyncio")

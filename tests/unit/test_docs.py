@@ -150,6 +150,24 @@ def test_relative_links_resolve(path: Path) -> None:
     assert not broken, f"{path.relative_to(ROOT)}: broken links: {broken}"
 
 
+def test_architecture_names_every_module_and_only_those() -> None:
+    assert build.architecture_problems() == []
+
+
+def test_architecture_check_sees_a_missing_and_an_unknown_module(tmp_path: Path) -> None:
+    """Control: a map that misses a module, or names one that does not exist, is reported."""
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    for name in ("__init__.py", "a.py", "sub/__init__.py", "sub/b.py"):
+        (package / name).write_text("")
+    doc = tmp_path / "architecture.md"
+    doc.write_text("| module | owns |\n|---|---|\n| `a.py` | a |\n| `sub/c.py` | c |\n")
+    assert build.architecture_problems(doc, package) == [
+        "architecture.md names sub/c.py, which does not exist",
+        "architecture.md does not name sub/b.py",
+    ]
+
+
 def test_readme_links_every_doc() -> None:
     readme = (ROOT / "README.md").read_text()
     for doc in DOCS.rglob("*.md"):

@@ -21,14 +21,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Our modules a DAG file must not import: the task runs them.
 OURS_AT_RUN_TIME = (
+    "airflow_provider_bifrost.hooks.api",
     "airflow_provider_bifrost.hooks.bifrost",
     "airflow_provider_bifrost.hooks.connection",
     "airflow_provider_bifrost.hooks.http",
     "airflow_provider_bifrost.hooks.models",
-    "airflow_provider_bifrost.hooks.records",
-    "airflow_provider_bifrost.hooks.results",
-    "airflow_provider_bifrost.hooks.results_compact",
-    "airflow_provider_bifrost.hooks.results_ijson",
+    "airflow_provider_bifrost.hooks.retry",
+    "airflow_provider_bifrost.results.compact",
+    "airflow_provider_bifrost.results.document",
+    "airflow_provider_bifrost.results.export",
+    "airflow_provider_bifrost.results.ijson_parser",
+    "airflow_provider_bifrost.results.pages",
+    "airflow_provider_bifrost.results.records",
     "airflow_provider_bifrost.storage.manifest",
     "airflow_provider_bifrost.storage.paths",
     "airflow_provider_bifrost.storage.shards",
@@ -104,14 +108,3 @@ def test_parameters_are_still_checked_at_parse_time(dag_file_imports: dict[str, 
 def test_the_watched_modules_exist(module: str) -> None:
     """A renamed module would make the checks above pass for nothing."""
     assert importlib.util.find_spec(module) is not None
-
-
-def test_the_hook_module_still_offers_the_moved_helpers() -> None:
-    from airflow_provider_bifrost.hooks import bifrost, mixin, validation
-    from airflow_provider_bifrost.storage import shards
-
-    assert bifrost.BifrostHookMixin is mixin.BifrostHookMixin
-    assert bifrost.BifrostHook.default_conn_name == mixin.DEFAULT_CONN_NAME
-    for name in ("BATCH_ENDPOINTS", "check_requests", "validate_id"):
-        assert getattr(bifrost, name) is getattr(validation, name)
-    assert shards.COMPRESSIONS is validation.COMPRESSIONS

@@ -22,7 +22,6 @@ def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_flags_follow_the_installed_airflow() -> None:
     release = Version(airflow.__version__).release
-    assert version_compat.AIRFLOW_V_3_2_PLUS  # the declared floor
     assert AIRFLOW_V_3_3_PLUS is (release >= (3, 3))
 
 

@@ -1,4 +1,8 @@
-"""The emulated gateway: batch and file routes under ``/v1`` and their OpenAI-SDK aliases."""
+"""The emulated gateway: batch and file routes under ``/v1`` and their OpenAI-SDK aliases.
+
+Why one long module: the emulated gateway's routes are one surface, each route a small function beside
+its OpenAI-SDK alias; the state, the rendering and the faults live in their own modules.
+"""
 
 from __future__ import annotations
 

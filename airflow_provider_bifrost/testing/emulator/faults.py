@@ -16,15 +16,15 @@ import random
 import re
 import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 from urllib.parse import parse_qsl
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from collections import deque
 
-    from airflow_provider_bifrost.testing.emulator.state import EmulatorState
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTROL_PREFIX = "/_emulator"
 _DISCONNECT_TIMEOUT = 5.0
@@ -128,6 +128,16 @@ class FaultSet:
         return None
 
 
+class _FaultState(Protocol):
+    """What the middleware reads of the emulator's state (``EmulatorState``, which imports this module)."""
+
+    faults: FaultSet
+    request_log: deque[dict[str, Any]]
+
+    @property
+    def config(self) -> Any: ...
+
+
 class FaultMiddleware:
     """Log every gateway request, add the configured latency, apply the first matching fault.
 
@@ -139,7 +149,7 @@ class FaultMiddleware:
     :param state: the emulator state holding the rules, config and request log.
     """
 
-    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+    def __init__(self, app: ASGIApp, state: _FaultState) -> None:
         self.app = app
         self.state = state
 

@@ -3,6 +3,9 @@
 A batch's status is never stored: it is computed from the clock at read time (see :meth:`Batch.view`),
 so a batch moves through ``validating`` -> ``in_progress`` -> ``finalizing`` -> its outcome without
 any background task. Cancelling or forcing a status freezes the view at that instant.
+
+Why one long module: the configuration, the batch specification and the store are read together by every
+route; the faults and the rendering live in their own modules.
 """
 
 from __future__ import annotations

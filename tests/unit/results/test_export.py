@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_bifrost.operators.bifrost import _Progress
+from airflow_provider_bifrost.results.export import ExportProgress
 
 
 class Log:
@@ -15,7 +15,7 @@ class Log:
 
 def test_progress_reports_items_rate_and_bytes_at_a_steady_cadence() -> None:
     log = Log()
-    progress = _Progress(log, "batch_1", every=0.0)  # every check is due: one line per block
+    progress = ExportProgress(log, "batch_1", every=0.0)  # every check is due: one line per block
     for _ in range(2):
         progress.add(1024, 1024 * 1000)
     progress.add(952, 952 * 1000)
@@ -28,7 +28,7 @@ def test_progress_reports_items_rate_and_bytes_at_a_steady_cadence() -> None:
 
 def test_progress_is_quiet_between_intervals() -> None:
     log = Log()
-    progress = _Progress(log, "batch_1", every=3600.0)
+    progress = ExportProgress(log, "batch_1", every=3600.0)
     for _ in range(10_000):
         progress.add(1, 10)
     assert log.lines == []

@@ -1,84 +1,26 @@
 """
-Streamed parsing of the gateway's results document, one item at a time, in one pass.
+Every result item of a batch across pages: pages followed, a page whose stream breaks resumed.
 
-``GET /v1/batches/{id}/results`` answers ``{batch_id, results: [...], has_more, next_cursor,
-extra_fields}`` as ONE JSON document that may be hundreds of MB. The compact layout the gateway
-writes is split at C speed (:mod:`.results_compact`); any other layout is parsed with ijson
-(:mod:`.results_ijson`). Pages are followed, and a page whose stream breaks is resumed.
+Pages are followed through ``has_more``/``next_cursor`` (sent back as ``after``); a repeated cursor, or
+``has_more`` without one, stops with :class:`~airflow_provider_bifrost.exceptions.BifrostProtocolError`.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_provider_bifrost.hooks.errors import BifrostProtocolError
-from airflow_provider_bifrost.hooks.http import RetryPolicy, describe_failure, transport_error
-from airflow_provider_bifrost.hooks.records import RecordBlock, ResultRecord, ResultsPage
-from airflow_provider_bifrost.hooks.results_compact import compact_prefix, parse_compact, read_head
-from airflow_provider_bifrost.hooks.results_ijson import parse_with_ijson
+from airflow_provider_bifrost.exceptions import BifrostProtocolError
+from airflow_provider_bifrost.results.document import iter_result_blocks
+from airflow_provider_bifrost.results.records import RecordBlock, ResultRecord, ResultsPage
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-log = logging.getLogger(__name__)
-
-__all__ = [
-    "BatchResults",
-    "RecordBlock",
-    "ResultRecord",
-    "ResultsPage",
-    "iter_result_blocks",
-    "iter_result_records",
-    "parse_results_document",
-]
-
-
-def iter_result_blocks(chunks: Iterable[bytes], page: ResultsPage, *, lean: bool = False) -> Iterator[RecordBlock]:
-    """
-    Yield the items of one results document in blocks (:class:`RecordBlock`), in document order; fill
-    ``page`` as it goes. Blocks keep per-item work out of Python-level loops: an export writes a block's
-    JSONL in one call.
-
-    :param chunks: the response body, in chunks.
-    :param page: receives ``batch_id``, ``has_more``, ``next_cursor``, ``extra_fields`` and the count;
-        complete once the iterator is exhausted.
-    :param lean: records may decode their item only when asked (faster when only lines are needed).
-    :raises BifrostProtocolError: the body is not a results document, or it ends mid-document.
-    """
-    stream = iter(chunks)
-    head, match = read_head(stream)
-    prefix = compact_prefix(head, match)
-    if prefix is not None and match is not None:
-        yield from parse_compact(head, match, prefix, stream, page, lean=lean)
-    else:
-        yield from parse_with_ijson(chain([head], stream), page)
-
-
-def iter_result_records(chunks: Iterable[bytes], page: ResultsPage, *, lean: bool = False) -> Iterator[ResultRecord]:
-    """
-    Yield a record for each item of one results document (see :func:`iter_result_blocks`).
-
-    :param chunks: the response body, in chunks.
-    :param page: receives the top-level fields and the count.
-    :param lean: records may decode their item only when asked.
-    """
-    return chain.from_iterable(block.records for block in iter_result_blocks(chunks, page, lean=lean))
-
-
-def parse_results_document(chunks: Iterable[bytes], page: ResultsPage) -> Iterator[dict[str, Any]]:
-    """
-    Yield each result item (a dict, as sent) of one results document; fill ``page`` as it goes.
-
-    :param chunks: the response body, in chunks.
-    :param page: receives the top-level fields and the count.
-    """
-    for record in iter_result_records(chunks, page):
-        yield record.item
+    from airflow_provider_bifrost.hooks.retry import RetryPolicy
 
 
 class BatchResults(Iterator[dict[str, Any]]):
@@ -164,7 +106,7 @@ class BatchResults(Iterator[dict[str, Any]]):
     def _read_page(self, cursor: str | None) -> Generator[RecordBlock, None, ResultsPage]:
         yielded = 0
         last_id: str | None = None
-        failures = 0
+        failures = self._retry.streak()
         while True:
             attempt = ResultsPage()
             read = 0  # items this attempt has parsed so far
@@ -184,21 +126,8 @@ class BatchResults(Iterator[dict[str, Any]]):
                         if start < yielded:
                             block = block.split(yielded - start)[1]
                         yielded, last_id = read, block.custom_id(len(block) - 1)
-                        failures = 0
+                        failures.reset()
                         yield block
                 return attempt
             except httpx.TransportError as exc:
-                failures += 1
-                if failures > self._retry.max_retries:
-                    raise transport_error(self._what, exc) from exc
-                wait = self._retry.backoff(failures, exc)
-                log.warning(
-                    "%s: stream broke after %d items (%s); resuming in %.1f s (attempt %d of %d)",
-                    self._what,
-                    yielded,
-                    describe_failure(exc),
-                    wait,
-                    failures + 1,
-                    self._retry.max_retries + 1,
-                )
-                self._retry.sleep(wait)
+                self._retry.pause(failures, self._what, exc, f"after {yielded} items")

@@ -1,31 +1,20 @@
 """
-The exceptions the Bifrost hook raises.
+Every exception this provider raises: one tree under :class:`BifrostError` (an ``AirflowException``).
 
 :class:`BifrostAPIError` and its subclasses are answers from the gateway (or a proxy in front of it);
 their message names the HTTP status, the method and path, and Bifrost's error type, code and message.
-No message ever contains a credential: requests are described by method and path only.
+No message ever contains a credential: requests are described by method and path only. Turning a
+response into one of these is the HTTP layer's job (:func:`airflow_provider_bifrost.hooks.http.api_error`).
 """
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
-
-from airflow.exceptions import AirflowException
-
-from airflow_provider_bifrost.version_compat import AirflowFailException
-
-if TYPE_CHECKING:
-    import httpx
-
-#: How much of a non-JSON error body (an HTML page from a proxy, say) goes into a message.
-BODY_EXCERPT_CHARS = 200
+from airflow_provider_bifrost.providers import BATCH_PROVIDERS
+from airflow_provider_bifrost.version_compat import AirflowException, AirflowFailException
 
 
 class BifrostError(AirflowException):
-    """Base class of every error raised by this provider's hook."""
+    """Base class of every error this provider raises."""
 
 
 class BifrostConfigError(BifrostError, AirflowFailException, ValueError):
@@ -102,8 +91,6 @@ class BifrostUnsupportedOperationError(BifrostBadRequestError):
     """The provider does not support this operation (``unsupported_operation``)."""
 
     def _hint(self) -> str:
-        from airflow_provider_bifrost.hooks.providers import BATCH_PROVIDERS
-
         return f"Bifrost has batch support only for: {', '.join(sorted(BATCH_PROVIDERS))}."
 
 
@@ -142,90 +129,3 @@ class BifrostRateLimitError(BifrostAPIError):
 
 class BifrostServerError(BifrostAPIError):
     """5xx: the gateway, the provider or a proxy failed or is unavailable."""
-
-
-_BY_STATUS: dict[int, type[BifrostAPIError]] = {
-    401: BifrostAuthenticationError,
-    402: BifrostBudgetExceededError,
-    403: BifrostPermissionError,
-    404: BifrostNotFoundError,
-    429: BifrostRateLimitError,
-}
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """
-    Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad.
-
-    :param value: the header's value.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def api_error_from_response(response: httpx.Response, body: bytes) -> BifrostAPIError:
-    """
-    Build the right :class:`BifrostAPIError` subclass for an error response.
-
-    :param response: the response (its body already read into ``body``).
-    :param body: the response body, possibly empty, HTML or truncated.
-    """
-    status = response.status_code
-    error_type = error_code = message = None
-    try:
-        payload = json.loads(body) if body.strip() else None
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict):
-        from airflow_provider_bifrost.hooks.models import ErrorBody  # pydantic models: not at DAG parsing
-
-        try:
-            parsed = ErrorBody.model_validate(payload)
-        except ValueError:
-            parsed = ErrorBody()
-        detail = parsed.error
-        error_type = parsed.type or (detail.type if detail else None)
-        error_code = detail.code if detail else None
-        message = (detail.message if detail else None) or _text(payload.get("message"))
-        if message is None:
-            message = f"JSON error body without a message: {json.dumps(payload)[:BODY_EXCERPT_CHARS]}"
-    elif body.strip():
-        kind = response.headers.get("content-type", "unknown content type").split(";")[0]
-        excerpt = " ".join(body[: BODY_EXCERPT_CHARS * 4].decode("utf-8", "replace").split())
-        message = f"non-JSON body ({kind}), probably from a proxy: {excerpt[:BODY_EXCERPT_CHARS]!r}"
-    else:
-        message = "empty body, probably from a proxy in front of the gateway"
-
-    cls = _BY_STATUS.get(status)
-    if cls is None:
-        if status >= 500:
-            cls = BifrostServerError
-        elif "unsupported_operation" in (error_code, error_type):
-            cls = BifrostUnsupportedOperationError
-        else:
-            cls = BifrostBadRequestError
-    return cls(
-        status,
-        response.request.method,
-        response.request.url.path,
-        error_type=error_type,
-        error_code=error_code,
-        api_message=message,
-        retry_after=parse_retry_after(response.headers.get("retry-after")),
-    )

@@ -1,4 +1,7 @@
-"""What the results parsers produce: one record per result item, and what a page said besides."""
+"""
+What the results parsers produce: one record per result item, blocks of them, and what a page said besides;
+and the one rule of whether an item succeeded (:attr:`ItemStatus.succeeded`, which the others delegate to).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-
-from airflow_provider_bifrost.hooks.models import item_succeeded
 
 
 class _Outcome(msgspec.Struct):
@@ -27,13 +28,32 @@ class ItemStatus(msgspec.Struct):
 
     @property
     def succeeded(self) -> bool:
-        """The same rule as :func:`~airflow_provider_bifrost.hooks.models.item_succeeded`."""
+        """
+        Whether the request produced a usable answer: no error, and a ``succeeded`` result (Anthropic
+        style) or a 2xx response (OpenAI style). The one rule: every other check delegates to it.
+        """
         if self.error is not None and (self.error.code or self.error.message):
             return False
         if self.result is not None:
             return bool(self.result.type == "succeeded")
         code = self.response.status_code if self.response is not None else None
         return isinstance(code, int) and not isinstance(code, bool) and 200 <= code < 300
+
+
+def _outcome(value: Any) -> _Outcome | None:
+    if not isinstance(value, dict):
+        return None
+    return _Outcome(value.get("status_code"), value.get("type"), value.get("code"), value.get("message"))
+
+
+def item_succeeded(item: dict[str, Any]) -> bool:
+    """
+    Whether a result item (as a plain dict) is a usable answer, by :attr:`ItemStatus.succeeded`.
+
+    :param item: one result item, as sent by the gateway.
+    """
+    status = ItemStatus(None, _outcome(item.get("response")), _outcome(item.get("result")), _outcome(item.get("error")))
+    return status.succeeded
 
 
 class ResultRecord:
@@ -171,16 +191,9 @@ class RecordBlock:
         if self._records is not None:
             return sum(record.succeeded for record in self._records)
         assert self._decoded is not None
-        count = 0
-        for decoded in self._decoded:
-            if type(decoded) is not ItemStatus:
-                count += item_succeeded(decoded)
-            elif decoded.error is None and decoded.result is None and decoded.response is not None:
-                code = decoded.response.status_code  # the common OpenAI-style answer, checked inline
-                count += type(code) is int and 200 <= code < 300
-            else:
-                count += decoded.succeeded
-        return count
+        return sum(
+            decoded.succeeded if type(decoded) is ItemStatus else item_succeeded(decoded) for decoded in self._decoded
+        )
 
     def split(self, index: int) -> tuple[RecordBlock, RecordBlock]:
         """

@@ -8,8 +8,8 @@ import ssl
 import pytest
 from airflow.sdk import Connection
 
+from airflow_provider_bifrost.exceptions import BifrostConfigError
 from airflow_provider_bifrost.hooks.connection import GatewaySettings
-from airflow_provider_bifrost.hooks.errors import BifrostConfigError
 from airflow_provider_bifrost.hooks.http import client_kwargs
 
 

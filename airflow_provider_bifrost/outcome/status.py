@@ -1,5 +1,5 @@
 """
-The one batch status policy: which statuses are terminal, and which of those mean success.
+What a batch status means: which statuses are terminal, which of those mean success, which requests failed.
 
 Per the gateway: ``validating``, ``in_progress``, ``finalizing``, ``cancelling`` are still moving;
 ``completed`` and ``ended`` (Anthropic: done, see the request counts) are done; ``failed``,
@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import logging
 from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +74,12 @@ def is_terminal(status: str | None) -> bool:
 def is_success(status: str | None) -> bool:
     """Whether the batch finished in a state whose results can be fetched."""
     return batch_state(status) is BatchState.SUCCEEDED
+
+
+def unsuccessful_requests(counts: Mapping[str, Any]) -> int:
+    """
+    Requests of a batch that did not succeed: failed, expired or cancelled.
+
+    :param counts: the batch's ``request_counts`` (absent counts are zero).
+    """
+    return sum(int(counts.get(name) or 0) for name in ("failed", "expired", "canceled"))

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import ijson
 import msgspec
 
-from airflow_provider_bifrost.hooks.errors import BifrostProtocolError
-from airflow_provider_bifrost.hooks.records import RecordBlock, ResultRecord, ResultsPage
+from airflow_provider_bifrost.exceptions import BifrostProtocolError
+from airflow_provider_bifrost.results.records import RecordBlock, ResultRecord, ResultsPage
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

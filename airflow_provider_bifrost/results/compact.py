@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from airflow_provider_bifrost.hooks.errors import BifrostProtocolError
-from airflow_provider_bifrost.hooks.records import ItemStatus, RecordBlock, ResultRecord, ResultsPage
-from airflow_provider_bifrost.hooks.results_ijson import parse_with_ijson
+from airflow_provider_bifrost.exceptions import BifrostProtocolError
+from airflow_provider_bifrost.results.ijson_parser import parse_with_ijson
+from airflow_provider_bifrost.results.records import ItemStatus, RecordBlock, ResultRecord, ResultsPage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_bifrost.hooks.bifrost import validate_id
-from airflow_provider_bifrost.hooks.errors import BifrostConfigError
+from airflow_provider_bifrost.exceptions import BifrostConfigError
 from airflow_provider_bifrost.storage.paths import export_folder, storage_path
 from airflow_provider_bifrost.storage.shards import SHARD_PATTERN, shard_name
+from airflow_provider_bifrost.validation import validate_id
 
 HOSTILE = ["..", ".", "../etc", "a/../../b", "/abs", "a\\..\\b", "..\\x", " x", "x\n", "a/b", "", "   ", "\x00x"]
 ODD_BUT_VALID = ["batch_1", "b%2e%2e%2f", "~", "$HOME", ".hidden", "b:c", "b?x=1", "b#frag", "ü-batch"]

@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_bifrost.hooks.errors import BifrostProtocolError
-from airflow_provider_bifrost.hooks.results import ResultsPage, parse_results_document
+from airflow_provider_bifrost.exceptions import BifrostProtocolError
+from airflow_provider_bifrost.results.document import parse_results_document
+from airflow_provider_bifrost.results.records import ResultsPage
 
 
 def chunked(data: bytes, size: int) -> list[bytes]:
@@ -91,43 +92,6 @@ def test_item_that_is_not_an_object(body: bytes) -> None:
         list(parse_results_document([body], ResultsPage()))
 
 
-@pytest.mark.parametrize("chunk_size", [1, 5, 64, 100_000])
-def test_compact_boundaries_inside_items_are_not_item_boundaries(chunk_size: int) -> None:
-    """``,{"custom_id":`` inside an item's own nested array, and items whose first key is another."""
-    tricky = [
-        {"custom_id": "a", "body": {"list": [{"custom_id": "x"}, {"custom_id": "y"}]}},
-        {"custom_id": "b", "text": 'says ,{"custom_id": and } ] inside a string'},
-        {"result": {"type": "succeeded"}, "custom_id": "c"},
-        {"custom_id": "d", "nested": [[{"custom_id": "z"}], {"custom_id": "w"}]},
-    ]
-    body = json.dumps({"batch_id": "b", "results": tricky, "has_more": False}, separators=(",", ":")).encode()
-    page = ResultsPage()
-    assert list(parse_results_document(chunked(body, chunk_size), page)) == tricky
-    assert (page.item_count, page.batch_id) == (4, "b")
-
-
-def test_compact_lines_are_the_gateways_own_bytes() -> None:
-    from airflow_provider_bifrost.hooks.results import iter_result_records
-
-    raw = [b'{"custom_id":"a","response":{"status_code":200,"body":{"x":1.50}}}', b'{"custom_id":"b","n":1e3}']
-    body = b'{"batch_id":"b","results":[' + b",".join(raw) + b'],"extra_fields":{}}'
-    records = list(iter_result_records(chunked(body, 10), ResultsPage()))
-    assert [r.line for r in records] == raw
-    assert records[0].item["response"]["body"]["x"] == 1.5
-
-
-def test_compact_hands_over_to_ijson_when_a_span_never_closes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Items that never start with custom_id make one ever-growing span: past the limit, ijson takes over."""
-    from airflow_provider_bifrost.hooks import results_compact
-
-    monkeypatch.setattr(results_compact, "MAX_SPAN", 2000)
-    odd = [{"custom_id": "first"}] + [{"n": i, "custom_id": f"r{i}"} for i in range(500)]
-    body = json.dumps({"results": odd, "has_more": True, "next_cursor": "c"}, separators=(",", ":")).encode()
-    page = ResultsPage()
-    assert list(parse_results_document(chunked(body, 512), page)) == odd
-    assert (page.has_more, page.next_cursor, page.item_count) == (True, "c", 501)
-
-
 @pytest.mark.parametrize("separator", [b"", b" "])
 def test_streams_without_building_a_list(separator: bytes) -> None:
     """100,000 items stream through in bounded memory: a list of them would take tens of MB."""
@@ -164,8 +128,8 @@ SUCCESS_CASES: list[tuple[dict[str, Any], bool]] = [
 
 def test_lean_records_match_full_records() -> None:
     """Lean decoding (for writing lines out) gives the same lines, ids, items and success as full decoding."""
-    from airflow_provider_bifrost.hooks.models import item_succeeded
-    from airflow_provider_bifrost.hooks.results import iter_result_records
+    from airflow_provider_bifrost.results.document import iter_result_records
+    from airflow_provider_bifrost.results.records import item_succeeded
 
     items = [item for item, _ in SUCCESS_CASES] * 3
     body = json.dumps({"results": items, "has_more": False}, separators=(",", ":")).encode()
@@ -181,7 +145,7 @@ def test_lean_records_match_full_records() -> None:
 @pytest.mark.parametrize("lean", [False, True])
 def test_blocks_split_count_and_join_like_their_records(lean: bool, dumps: Any) -> None:
     """A block's JSONL, success count, ids and every split agree with its records, on both parsers."""
-    from airflow_provider_bifrost.hooks.results import iter_result_blocks
+    from airflow_provider_bifrost.results.document import iter_result_blocks
 
     docs = [item for item, _ in SUCCESS_CASES] * 5
     blocks = list(iter_result_blocks(chunked(dumps({"results": docs}), 512), ResultsPage(), lean=lean))

@@ -1,64 +1,64 @@
 """
-What a batch event means for the task that waited: one policy for the sensor and the create operator.
+The event contract of a wait on a batch, and settling an event into the task's outcome.
 
-The operator and sensor modules import this when a DAG file is parsed (``check_threshold``), so the trigger
-and the models are imported in the functions that need them, at run time.
+A wait ends with exactly one event, a JSON-safe dict: ``status`` (one of :data:`EVENT_STATUSES`),
+``batch_id``, ``provider``, ``message`` and, when the batch was seen, ``batch_status`` and ``batch`` (its
+summary: counts, file ids, errors, timestamps; never the results). The trigger sends it; the sensor and
+the create operator build the same dict when they never defer; :func:`settle_event` turns it into the
+task's success, failure or timeout, accepting nothing else.
 """
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
+from airflow_provider_bifrost.outcome.status import BatchState, unsuccessful_requests
 from airflow_provider_bifrost.version_compat import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow.sdk import BaseOperator
+    from airflow_provider_bifrost.hooks.models import Batch
 
-#: Extra time a deferral gets beyond the trigger's own deadline, so the trigger's last status check (and
-#: its clear ``timeout`` event) normally wins over Airflow's deferral timeout.
-DEFERRAL_GRACE = timedelta(minutes=2)
+#: Every status an event may carry.
+EVENT_STATUSES = frozenset({"success", "failed", "expired", "cancelled", "timeout", "error"})
+EVENT_OF_STATE = {
+    BatchState.SUCCEEDED: "success",
+    BatchState.FAILED: "failed",
+    BatchState.EXPIRED: "expired",
+    BatchState.CANCELLED: "cancelled",
+}
 
 
-def defer_until_finished(
-    task: BaseOperator,
-    *,
-    batch_id: str,
-    provider: str | None,
-    bifrost_conn_id: str,
-    poll_interval: float,
-    timeout: float,
-    cancel_on_kill: bool,
-) -> NoReturn:
+def make_event(
+    status: str, batch_id: str, provider: str | None, batch: Batch | None = None, *, message: str
+) -> dict[str, Any]:
     """
-    Hand the wait for a batch to :class:`~airflow_provider_bifrost.triggers.bifrost.BifrostBatchTrigger`;
-    the task resumes in its ``execute_complete`` with the trigger's event.
+    The payload of a batch event.
 
-    :param task: the deferring task.
+    :param status: one of :data:`EVENT_STATUSES`.
     :param batch_id: the batch.
     :param provider: its provider.
-    :param bifrost_conn_id: the Bifrost connection.
-    :param poll_interval: seconds between status checks.
-    :param timeout: seconds to wait in all.
-    :param cancel_on_kill: cancel the batch when the deferred task is killed.
+    :param batch: the batch as last seen, if it was seen.
+    :param message: what happened, for a person.
     """
-    from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger  # the trigger: not at DAG parsing
+    event: dict[str, Any] = {"status": status, "batch_id": batch_id, "provider": provider, "message": message}
+    if batch is not None:
+        event["batch_status"] = batch.status
+        event["batch"] = batch.summary(provider or "")
+    return event
 
-    task.defer(
-        trigger=BifrostBatchTrigger(
-            batch_id=batch_id,
-            provider=provider,
-            bifrost_conn_id=bifrost_conn_id,
-            poll_interval=poll_interval,
-            deadline=time.time() + timeout,
-            cancel_on_kill=cancel_on_kill,
-        ),
-        method_name="execute_complete",
-        timeout=timedelta(seconds=timeout) + DEFERRAL_GRACE,
-    )
+
+def terminal_event(batch: Batch, provider: str | None) -> dict[str, Any]:
+    """
+    The event for a batch that has finished, with its progress and its own error details.
+
+    :param batch: a batch in a terminal status.
+    :param provider: its provider.
+    """
+    detail = "; ".join(batch.error_messages())
+    message = batch.progress_line() + (f"; errors: {detail}" if detail else "")
+    return make_event(EVENT_OF_STATE[batch.state], batch.id, provider, batch, message=message)
 
 
 def settle_event(
@@ -76,13 +76,11 @@ def settle_event(
     of unsuccessful requests reaches ``failed_share_threshold``; ``error`` raises ``AirflowException``
     (retried); ``timeout`` raises what ``on_timeout`` returns.
 
-    :param event: the trigger's event payload.
+    :param event: the event payload.
     :param batch_id: the batch the task waited for; None to take the event's.
     :param failed_share_threshold: see :func:`check_failed_share`.
     :param on_timeout: builds the exception for a ``timeout`` event from its message.
     """
-    from airflow_provider_bifrost.triggers.bifrost import EVENT_STATUSES  # the trigger: not at DAG parsing
-
     if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
         raise AirflowException(
             f"Unexpected trigger event for batch {batch_id}: {event!r}; expected a dict whose status is one of "
@@ -111,10 +109,8 @@ def check_failed_share(summary: dict[str, Any], threshold: float | None, batch_i
     :param threshold: the share in (0, 1]; None: never fail on it.
     :param batch_id: the batch, for the message.
     """
-    from airflow_provider_bifrost.hooks.models import RequestCounts  # pydantic models: not at DAG parsing
-
-    counts = RequestCounts.model_validate(summary.get("request_counts") or {})
-    total, unsuccessful = counts.total, counts.unsuccessful
+    counts = summary.get("request_counts") or {}
+    total, unsuccessful = int(counts.get("total") or 0), unsuccessful_requests(counts)
     if threshold is None or not total:
         return
     if unsuccessful / total >= threshold:
@@ -122,14 +118,3 @@ def check_failed_share(summary: dict[str, Any], threshold: float | None, batch_i
             f"Bifrost batch {batch_id} {summary.get('status')}, but {unsuccessful:,} of {total:,} requests did not "
             f"succeed ({unsuccessful / total:.0%}), at or above failed_share_threshold={threshold}."
         )
-
-
-def check_threshold(threshold: float | None, task_id: str) -> None:
-    """
-    Reject a ``failed_share_threshold`` outside (0, 1] when the DAG is parsed.
-
-    :param threshold: the value given.
-    :param task_id: the task, for the message.
-    """
-    if threshold is not None and not 0 < threshold <= 1:
-        raise ValueError(f"failed_share_threshold must be in (0, 1] or None, got {threshold!r} ({task_id})")

@@ -1,3 +1,5 @@
+"""The retry policy: backoff, Retry-After, what is retried, and the translation of final failures."""
+
 from __future__ import annotations
 
 import random
@@ -7,8 +9,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from airflow_provider_bifrost.hooks.connection import GatewaySettings
-from airflow_provider_bifrost.hooks.errors import (
+from airflow_provider_bifrost.exceptions import (
     BifrostAuthenticationError,
     BifrostBadRequestError,
     BifrostBudgetExceededError,
@@ -17,54 +18,9 @@ from airflow_provider_bifrost.hooks.errors import (
     BifrostRateLimitError,
     BifrostServerError,
     BifrostTransportError,
-    BifrostUnsupportedOperationError,
-    parse_retry_after,
 )
-from airflow_provider_bifrost.hooks.http import RetryPolicy, build_client, raise_for_error
-
-SECRET = "sk-bf-never-print-me"
-
-
-def policy(sleeps: list[float], max_retries: int = 3) -> RetryPolicy:
-    return RetryPolicy(max_retries=max_retries, sleep=sleeps.append, rng=random.Random(7))
-
-
-def settings(**overrides: object) -> GatewaySettings:
-    values: dict[str, object] = {
-        "conn_id": "t",
-        "base_url": "http://gw.test",
-        "credential_headers": {"x-bf-vk": SECRET, "Authorization": "Bearer tok"},
-        "headers": {"x-bf-dim-team": "data"},
-    }
-    values.update(overrides)
-    return GatewaySettings(**values)  # type: ignore[arg-type]
-
-
-def client_for(handler: httpx.MockTransport) -> httpx.Client:
-    return build_client(settings(), transport=handler)
-
-
-def scripted(*responses: httpx.Response | Exception) -> tuple[httpx.MockTransport, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-    queue = list(responses)
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        answer = queue.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    return httpx.MockTransport(handle), seen
-
-
-def get(client: httpx.Client, retry: RetryPolicy, *, idempotent: bool = True, method: str = "GET") -> httpx.Response:
-    def attempt() -> httpx.Response:
-        response = client.request(method, "/v1/batches/b1", params={"provider": "openai"})
-        raise_for_error(response)
-        return response
-
-    return retry.call(f"{method} /v1/batches/b1", attempt, idempotent=idempotent)
+from airflow_provider_bifrost.hooks.retry import RetryPolicy, parse_retry_after
+from tests.unit.hooks.gateway_doubles import SECRET, client_for, get, policy, scripted
 
 
 def test_backoff_doubles_with_jitter_and_is_capped() -> None:
@@ -174,69 +130,3 @@ def test_exhausted_transport_error_is_translated() -> None:
     with pytest.raises(BifrostTransportError, match="Check the connection's Gateway URL") as info:
         get(client_for(transport), policy([], max_retries=2))
     assert "http://gw.test" in str(info.value) and SECRET not in str(info.value)
-
-
-@pytest.mark.parametrize(
-    ("response", "cls", "fragment"),
-    [
-        (
-            httpx.Response(502, headers={"content-type": "text/html"}, text="<html><body><h1>502 Bad Gateway</h1>"),
-            BifrostServerError,
-            "non-JSON body (text/html)",
-        ),
-        (httpx.Response(503, text=""), BifrostServerError, "empty body"),
-        (
-            httpx.Response(402, json={"type": "budget_exceeded", "error": {"message": "budget used"}}),
-            BifrostBudgetExceededError,
-            "budget_exceeded",
-        ),
-        (
-            httpx.Response(403, json={"type": "virtual_key_blocked", "error": {"message": "blocked"}}),
-            BifrostPermissionError,
-            "virtual_key_blocked",
-        ),
-        (httpx.Response(404, json={"error": {"message": "batch not found"}}), BifrostNotFoundError, "not found"),
-        (
-            httpx.Response(400, json={"error": {"code": "unsupported_operation", "message": "batch not supported"}}),
-            BifrostUnsupportedOperationError,
-            "batch support only for: anthropic, azure",
-        ),
-        (httpx.Response(413, json={"error": {"message": "too large"}}), BifrostBadRequestError, "HTTP 413"),
-        (httpx.Response(422, json=["odd"]), BifrostBadRequestError, "non-JSON body"),
-    ],
-)
-def test_error_classes(response: httpx.Response, cls: type[Exception], fragment: str) -> None:
-    transport, _ = scripted(response)
-    with pytest.raises(cls, match=None) as info:
-        get(client_for(transport), policy([], max_retries=0))
-    assert type(info.value) is cls
-    assert fragment in str(info.value)
-
-
-def test_credentials_never_follow_a_redirect_to_another_origin() -> None:
-    seen: list[httpx.Request] = []
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        if request.url.host == "gw.test":
-            return httpx.Response(302, headers={"Location": "http://elsewhere.test/v1/batches/b1"})
-        return httpx.Response(200, json={"id": "b1"})
-
-    get(client_for(httpx.MockTransport(handle)), policy([]))
-    first, second = seen
-    assert first.headers["x-bf-vk"] == SECRET and first.headers["authorization"] == "Bearer tok"
-    assert "x-bf-vk" not in second.headers and "authorization" not in second.headers
-    assert second.headers["x-bf-dim-team"] == "data"
-
-
-def test_credentials_follow_a_same_origin_redirect() -> None:
-    seen: list[httpx.Request] = []
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        if request.url.path == "/v1/batches/b1":
-            return httpx.Response(307, headers={"Location": "/v1/batches/b1/moved"})
-        return httpx.Response(200, json={"id": "b1"})
-
-    get(client_for(httpx.MockTransport(handle)), policy([]))
-    assert seen[1].headers["x-bf-vk"] == SECRET

@@ -1,0 +1,335 @@
+"""
+``BifrostCreateBatchOperator``: submit a batch, never twice for one task instance, and optionally wait for it.
+
+DAG files import this module: at module level it imports only what building and checking the task needs;
+the hook, the storage and the trigger are imported when the task runs (``tests/unit/test_import_cost.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_bifrost.constants import (
+    DEFAULT_COMPLETION_WINDOW,
+    DEFAULT_CONN_NAME,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+)
+from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostNotFoundError, BifrostTransportError
+from airflow_provider_bifrost.idempotency import (
+    GONE,
+    TI_KEY_FIELD,
+    TI_NAME_FIELD,
+    find_tagged_batch,
+    reusable,
+    task_instance_tag,
+)
+from airflow_provider_bifrost.mixins import BifrostHookMixin
+from airflow_provider_bifrost.outcome.events import settle_event, terminal_event
+from airflow_provider_bifrost.outcome.status import BatchState
+from airflow_provider_bifrost.validation import (
+    check_create_arguments,
+    check_positive_seconds,
+    check_threshold,
+    named_provider,
+)
+from airflow_provider_bifrost.version_compat import AirflowFailException, ResumableJobMixin
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+#: The task state store key (Airflow 3.3+) under which the create operator saves its batch id.
+BATCH_STATE_KEY = "bifrost_batch_id"
+
+
+class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperator):
+    """
+    Submit a Bifrost batch; optionally wait for it, deferred to the triggerer. Returns the batch id.
+
+    The input is exactly one of ``input_file_id`` (a file already uploaded to the gateway), ``input_uri``
+    (a JSONL file on any ``ObjectStoragePath``, streamed to the gateway's files API) or ``requests``
+    (inline ``{custom_id, method, url, body}`` dicts, or ``{custom_id, params}`` for Anthropic).
+    Invalid combinations are rejected when the DAG is parsed.
+
+    **Never a duplicate batch.** Every batch is tagged in its ``metadata`` with the task instance
+    (``airflow_ti_key``, a hash of dag, task, run and map index; ``airflow_ti``, readable). Its id is
+    saved in the task state store right after submission (Airflow 3.3+). A later try of the same task
+    instance, deferred or not, reattaches to that batch while it is running or completed, and
+    submits anew only when it failed, expired, was cancelled or is gone. When no id was saved (the
+    worker died first, Airflow before 3.3, or the gateway created the batch but its answer never
+    arrived), the newest batch carrying the tag is found by listing the provider's batches and used the
+    same way; a create request whose answer is lost is looked up at once, in the same try.
+
+    With ``wait_for_completion`` the task ends the way :class:`~airflow_provider_bifrost.sensors.bifrost.
+    BifrostBatchSensor` does (same event policy and ``failed_share_threshold``), and also pushes the
+    batch summary to XCom under the key ``batch``.
+
+    :param model: ``"provider/model"``, or the model name with ``provider`` set (templated).
+    :param provider: the provider (templated); default: the model's prefix, else the connection's
+        ``default_provider``.
+    :param endpoint: the endpoint every request calls (templated); required for OpenAI and Azure.
+    :param input_file_id: an uploaded JSONL file (templated).
+    :param input_uri: a JSONL file to upload first, e.g. ``s3://bucket/requests.jsonl`` (templated).
+    :param input_conn_id: the storage connection of ``input_uri`` (templated).
+    :param requests: inline requests (templated; may be an XCom of an upstream task).
+    :param completion_window: how long the provider may take (templated).
+    :param metadata: string tags stored with the batch (templated); keys starting with ``airflow_`` are
+        reserved.
+    :param bifrost_conn_id: the Bifrost connection.
+    :param wait_for_completion: wait until the batch is finished.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param poll_interval: seconds between status checks while waiting.
+    :param timeout: seconds to wait in all; default 7 days.
+    :param cancel_on_timeout: cancel the batch when the wait times out.
+    :param cancel_on_kill: cancel the batch when the task is killed while waiting (running or, on
+        Airflow 3.3+, deferred).
+    :param failed_share_threshold: fail when at least this share of the requests did not succeed.
+    """
+
+    template_fields: Sequence[str] = (
+        "model",
+        "provider",
+        "endpoint",
+        "input_file_id",
+        "input_uri",
+        "input_conn_id",
+        "requests",
+        "completion_window",
+        "metadata",
+    )
+    template_fields_renderers = {"requests": "json", "metadata": "json"}
+    ui_color = "#e8f4fd"
+    external_id_key = BATCH_STATE_KEY
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        provider: str | None = None,
+        endpoint: str | None = None,
+        input_file_id: str | None = None,
+        input_uri: str | None = None,
+        input_conn_id: str | None = None,
+        requests: list[dict[str, Any]] | None = None,
+        completion_window: str = DEFAULT_COMPLETION_WINDOW,
+        metadata: dict[str, str] | None = None,
+        bifrost_conn_id: str = DEFAULT_CONN_NAME,
+        wait_for_completion: bool = False,
+        deferrable: bool = True,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        cancel_on_timeout: bool = True,
+        cancel_on_kill: bool = True,
+        failed_share_threshold: float | None = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+        self.provider = provider
+        self.endpoint = endpoint
+        self.input_file_id = input_file_id
+        self.input_uri = input_uri
+        self.input_conn_id = input_conn_id
+        self.requests = requests
+        self.completion_window = completion_window
+        self.metadata = metadata
+        self.bifrost_conn_id = bifrost_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.cancel_on_timeout = cancel_on_timeout
+        self.cancel_on_kill = cancel_on_kill
+        self.failed_share_threshold = failed_share_threshold
+        self._batch_id: str | None = None
+        self._event: dict[str, Any] | None = None
+        self._result: str | None = None
+        try:
+            check_positive_seconds(poll_interval, "poll_interval")
+            check_positive_seconds(timeout, "timeout")
+        except BifrostConfigError as exc:
+            raise BifrostConfigError(f"{self._who}: {exc}") from None
+        check_threshold(failed_share_threshold, f" ({self.task_id})")
+        self._check_arguments(rendered=False)
+
+    @property
+    def _who(self) -> str:
+        return f"{type(self).__name__}(task_id={self.task_id!r})"
+
+    def _check_arguments(self, *, rendered: bool) -> None:
+        """
+        Reject invalid arguments, naming the parameter; before rendering, templated values are skipped.
+
+        :param rendered: the templates have been rendered (at run time), so every value is checked.
+        """
+
+        def literal(value: Any) -> bool:
+            if rendered:
+                return True
+            if isinstance(value, str):
+                return "{{" not in value and "{%" not in value
+            return isinstance(value, (list, dict, tuple))
+
+        try:
+            check_create_arguments(
+                model=self.model,
+                provider=self.provider,
+                endpoint=self.endpoint,
+                inputs={"input_file_id": self.input_file_id, "input_uri": self.input_uri, "requests": self.requests},
+                requests=self.requests,
+                metadata=self.metadata,
+                completion_window=self.completion_window,
+                literal=literal,
+                reserved_metadata=True,
+            )
+        except BifrostConfigError as exc:
+            raise BifrostConfigError(f"{self._who}: {exc}") from None
+
+    # -- ResumableJobMixin --------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        """Check the rendered arguments, then submit (or reattach to an earlier try's batch) and maybe wait."""
+        self._check_arguments(rendered=True)
+        self.provider = self._resolve_provider()
+        return self.execute_resumable(context)
+
+    def _resolve_provider(self) -> str:
+        """The provider: ``provider``, else the model's prefix, else the connection's ``default_provider``."""
+        return named_provider(self.model, self.provider or None) or self.hook.resolve_provider(None)
+
+    def submit_job(self, context: Context) -> str:
+        """Reattach to this task instance's batch from an earlier try if it is usable, else create one."""
+        key, name = task_instance_tag(context)
+        ti = context.get("ti")
+        if ti is not None and (ti.try_number or 1) > 1 and (earlier := self._find_tagged(key, context)) is not None:
+            return earlier
+        input_file_id = self.input_file_id or None
+        if self.input_uri:
+            from airflow_provider_bifrost.storage.paths import storage_path  # object storage: at run time
+
+            upload = self.hook.upload_file(storage_path(self.input_uri, self.input_conn_id or None), self.provider)
+            self.log.info("Uploaded %s as file %s (%s bytes)", self.input_uri, upload.id, upload.bytes)
+            input_file_id = upload.id
+        metadata = {**(self.metadata or {}), TI_KEY_FIELD: key, TI_NAME_FIELD: name}
+        try:
+            batch = self.hook.create_batch(
+                model=self.model,
+                provider=self.provider,
+                endpoint=self.endpoint or None,
+                input_file_id=input_file_id,
+                requests=self.requests or None,
+                completion_window=self.completion_window,
+                metadata=metadata,
+            )
+        except BifrostTransportError:
+            # The request may have reached the gateway and created the batch, its answer lost on the way back.
+            self.log.warning("The create request's answer was lost; looking for the batch it may have created")
+            if (earlier := self._find_tagged(key, context)) is not None:
+                return earlier
+            raise
+        self.log.info("Submitted batch %s (%s): %s", batch.id, self.provider, batch.progress_line())
+        self._batch_id = batch.id
+        return batch.id
+
+    def _find_tagged(self, key: str, context: Context) -> str | None:
+        """The newest batch tagged with this task instance, if it is running or completed."""
+        assert self.provider is not None
+        found = find_tagged_batch(self.hook, self.provider, key, context, self.log)
+        if found is not None:
+            self._batch_id = found
+        return found
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        """The saved batch's status; ``gone`` when the gateway no longer knows it."""
+        try:
+            batch = self.hook.get_batch(str(external_id), self.provider)
+        except BifrostNotFoundError:
+            return GONE
+        self._batch_id = batch.id
+        return batch.status or ""
+
+    def is_job_active(self, status: str) -> bool:
+        """Running, and not being cancelled: reattach and wait."""
+        return reusable(status) is BatchState.RUNNING
+
+    def is_job_succeeded(self, status: str) -> bool:
+        """Completed: reattach without waiting."""
+        return reusable(status) is BatchState.SUCCEEDED
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
+        """
+        Wait for the batch when asked to (deferred to the triggerer, or polling here); return the result.
+
+        The mixin returns this method's value when it reattaches to a running batch.
+        """
+        batch_id = self._batch_id = str(external_id)
+        if not self.wait_for_completion:
+            return self.get_job_result(batch_id, context)
+        batch = self.hook.get_batch(batch_id, self.provider)
+        if self.deferrable and batch.state is BatchState.RUNNING:
+            self.defer_until_finished(
+                batch_id=batch_id,
+                provider=self.provider,
+                poll_interval=self.poll_interval,
+                timeout=self.timeout,
+                cancel_on_kill=self.cancel_on_kill,
+            )
+        poll = self.hook.batch_poll(
+            batch_id, self.provider, poll_interval=self.poll_interval, deadline=time.time() + self.timeout, log=self.log
+        )
+        step = poll.observed(batch, time.time())
+        while step.event is None:
+            time.sleep(step.wait)
+            step = self.check_batch(poll)
+        self._event = step.event
+        return self.get_job_result(batch_id, context)
+
+    def get_job_result(self, external_id: Any, context: Context) -> str:
+        """The batch id; when waiting, after settling the batch's outcome (once)."""
+        batch_id = self._batch_id = str(external_id)
+        if self._result is None:
+            if not self.wait_for_completion:
+                self._result = batch_id
+            else:
+                event = self._event or terminal_event(self.hook.get_batch(batch_id, self.provider), self.provider)
+                self._result = self.execute_complete(context, event)
+        return self._result
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        """
+        Settle the outcome of the wait (same policy as the sensor); return the batch id.
+
+        :param context: the task context.
+        :param event: the trigger's event payload.
+        """
+        batch_id = event.get("batch_id") if isinstance(event, dict) else None
+        if isinstance(event, dict):  # after a deferral the task starts afresh: take the provider the trigger used
+            self.provider = event.get("provider") or self._resolve_provider()
+            self.log.info("Batch %s finished waiting: %s (%s)", batch_id, event.get("status"), event.get("message"))
+        summary = settle_event(
+            event,
+            batch_id=None,
+            failed_share_threshold=self.failed_share_threshold,
+            on_timeout=lambda message: self._timed_out(str(batch_id), message),
+        )
+        context["ti"].xcom_push(key="batch", value=summary)
+        return str(batch_id)
+
+    def _timed_out(self, batch_id: str, message: str) -> BaseException:
+        if self.cancel_on_timeout:
+            batch = self.hook.cancel_batch(batch_id, self.provider)
+            message += f"; cancelled it (now {batch.status})"
+        return AirflowFailException(
+            f"Bifrost batch {batch_id} did not finish within timeout={self.timeout:g} s: {message}"
+        )
+
+    def on_kill(self) -> None:
+        """Cancel the batch when the task is killed while waiting in a worker, if ``cancel_on_kill``."""
+        if self.cancel_on_kill and self._batch_id and self.wait_for_completion:
+            batch = self.hook.cancel_batch(self._batch_id, self.provider)
+            self.log.info("Cancelled batch %s on kill: now %s", self._batch_id, batch.status)

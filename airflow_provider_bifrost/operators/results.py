@@ -1,0 +1,119 @@
+"""
+``BifrostBatchResultsOperator``: export every result of a finished batch, into XCom or object storage.
+
+A thin task around :class:`~airflow_provider_bifrost.results.export.ResultsExport`, imported when the task
+runs: DAG files import this module, so it imports only what building the task needs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_bifrost.constants import DEFAULT_CONN_NAME, DEFAULT_MAX_XCOM_RESULTS
+from airflow_provider_bifrost.exceptions import BifrostConfigError
+from airflow_provider_bifrost.mixins import BifrostHookMixin
+from airflow_provider_bifrost.outcome.status import BatchState
+from airflow_provider_bifrost.validation import check_compression, validate_id
+from airflow_provider_bifrost.version_compat import AirflowException, AirflowFailException
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+
+class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
+    """
+    Export every result of a finished batch: into XCom when small, into object storage when large.
+
+    Without ``output_uri`` the result items (plain dicts, as the API sends them) are the XCom value,
+    up to ``max_xcom_results``; a larger batch fails before anything is pushed, asking for
+    ``output_uri``.
+
+    With ``output_uri`` (any ``ObjectStoragePath`` scheme: ``s3://``, ``gs://``, ``file://``,
+    ``memory://``...) the items are streamed, one per line, into ``<output_uri>/<batch_id>/part-00000.jsonl``
+    (``.jsonl.gz`` with ``compression="gzip"``), a new file every ``results_per_file`` items, in flat
+    memory whatever the count. A file appears under its final name only when complete, and
+    ``_manifest.json`` is written last; a retry rewrites the same names and leaves no extra files. The
+    XCom value is the manifest (:class:`~airflow_provider_bifrost.storage.manifest.Manifest`). A batch that
+    ended with no results gives an empty manifest (no files) rather than an error.
+
+    :param batch_id: the batch (templated).
+    :param provider: its provider (templated); default: the connection's ``default_provider``.
+    :param bifrost_conn_id: the Bifrost connection.
+    :param output_uri: where to write (templated); None: into XCom.
+    :param output_conn_id: the Airflow connection of the storage (e.g. an AWS connection; templated, empty
+        means none).
+    :param results_per_file: items per file; None: one file.
+    :param compression: ``"gzip"`` or None.
+    :param include_errors: also export the requests the provider reported in the batch's error file
+        (OpenAI's ``error_file_id``, which the results route leaves out).
+    :param max_xcom_results: the most items the XCom mode returns.
+    """
+
+    template_fields: Sequence[str] = ("batch_id", "provider", "output_uri", "output_conn_id")
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        batch_id: str,
+        provider: str | None = None,
+        bifrost_conn_id: str = DEFAULT_CONN_NAME,
+        output_uri: str | None = None,
+        output_conn_id: str | None = None,
+        results_per_file: int | None = None,
+        compression: str | None = None,
+        include_errors: bool = True,
+        max_xcom_results: int = DEFAULT_MAX_XCOM_RESULTS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_compression(compression, f" ({self.task_id})")
+        if results_per_file is not None and (isinstance(results_per_file, bool) or results_per_file < 1):
+            raise BifrostConfigError(f"results_per_file must be a positive number of items, got {results_per_file!r}")
+        if isinstance(max_xcom_results, bool) or max_xcom_results < 0:
+            raise BifrostConfigError(
+                f"max_xcom_results must be zero or more, got {max_xcom_results!r} ({self.task_id})"
+            )
+        self.batch_id = batch_id
+        self.provider = provider
+        self.bifrost_conn_id = bifrost_conn_id
+        self.output_uri = output_uri
+        self.output_conn_id = output_conn_id
+        self.results_per_file = results_per_file
+        self.compression = compression
+        self.include_errors = include_errors
+        self.max_xcom_results = max_xcom_results
+
+    def execute(self, context: Context) -> Any:
+        """Check the batch is finished, then export its results to XCom or storage."""
+        from airflow_provider_bifrost.results.export import ResultsExport  # the export: at run time
+
+        validate_id(self.batch_id)
+        provider = self.hook.resolve_provider(self.provider)
+        batch = self.hook.get_batch(self.batch_id, provider)
+        if batch.state is BatchState.RUNNING:
+            raise AirflowException(
+                f"Batch {self.batch_id} is still {batch.status}, so it has no results yet: wait for it first "
+                "(BifrostBatchSensor)."
+            )
+        if batch.state is not BatchState.SUCCEEDED:
+            errors = "; ".join(batch.error_messages()) or "no error details"
+            raise AirflowFailException(f"Batch {self.batch_id} ended {batch.status}: no results to export ({errors}).")
+        export = ResultsExport(self.hook, batch, provider, include_errors=self.include_errors, log=self.log)
+        if self.output_uri is None:
+            return export.to_xcom(self.max_xcom_results)
+        if not isinstance(self.output_uri, str) or not self.output_uri.strip():
+            raise BifrostConfigError(
+                f"output_uri rendered {self.output_uri!r}: give a storage URI (e.g. s3://bucket/prefix), or leave "
+                "output_uri unset (None) to return the results through XCom."
+            )
+        return export.to_storage(
+            self.output_uri,
+            self.output_conn_id or None,
+            results_per_file=self.results_per_file,
+            compression=self.compression,  # type: ignore[arg-type]
+        )

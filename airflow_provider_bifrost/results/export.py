@@ -1,0 +1,204 @@
+"""
+Exporting a finished batch's results: into XCom when small, into sharded JSONL files and a manifest when large.
+
+The results stream (and, for OpenAI-style batches, the error file's lines, which ``/results`` leaves out)
+goes through in blocks, in flat memory; the counts are taken on the way and the manifest is built from
+them (:class:`~airflow_provider_bifrost.storage.manifest.Manifest`). Files appear under their final names
+only when all are complete (:class:`~airflow_provider_bifrost.storage.shards.ShardWriter`).
+"""
+
+from __future__ import annotations
+
+import time
+from itertools import islice, repeat
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from airflow_provider_bifrost.results.records import RecordBlock, ResultRecord
+from airflow_provider_bifrost.storage.manifest import ExportCounts, Manifest, write_manifest
+from airflow_provider_bifrost.storage.paths import export_folder, plain_uri, storage_path
+from airflow_provider_bifrost.storage.shards import ShardWriter
+from airflow_provider_bifrost.version_compat import AirflowFailException
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Iterator
+
+    from airflow_provider_bifrost.hooks.bifrost import BifrostHook
+    from airflow_provider_bifrost.hooks.models import Batch
+    from airflow_provider_bifrost.results.pages import BatchResults
+    from airflow_provider_bifrost.storage.shards import Compression
+
+#: Seconds between progress lines in the task log.
+PROGRESS_EVERY = 10.0
+#: Error-file items handled per block.
+ERROR_FILE_BLOCK = 256
+_encode = msgspec.json.Encoder().encode
+
+
+class ExportProgress:
+    """
+    Items written, rate and bytes, logged at a steady cadence.
+
+    :param log: the task's logger.
+    :param batch_id: the batch, for the lines.
+    :param every: seconds between lines.
+    """
+
+    def __init__(self, log: Any, batch_id: str, every: float = PROGRESS_EVERY) -> None:
+        self.log, self.batch_id, self.every = log, batch_id, every
+        self.items = self.bytes = 0
+        self.started = self._last = time.monotonic()
+
+    def add(self, items: int, size: int) -> None:
+        """
+        Count a written block; log a line when one is due.
+
+        :param items: items in it.
+        :param size: its bytes, newlines included.
+        """
+        self.items += items
+        self.bytes += size
+        if (now := time.monotonic()) - self._last >= self.every:
+            self._last = now
+            self.report("exporting")
+
+    def report(self, what: str) -> None:
+        """
+        Log one line: items, items/s, MB, MB/s.
+
+        :param what: the phase (``exporting``, ``exported``).
+        """
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        self.log.info(
+            "Batch %s %s: %s items (%s items/s), %.1f MB (%.1f MB/s)",
+            self.batch_id,
+            what,
+            f"{self.items:,}",
+            f"{self.items / elapsed:,.0f}",
+            self.bytes / 1e6,
+            self.bytes / 1e6 / elapsed,
+        )
+
+
+class ResultsExport:
+    """
+    The export of one finished batch's results.
+
+    :param hook: the hook to read them with.
+    :param batch: the batch, as retrieved (finished).
+    :param provider: its provider.
+    :param include_errors: also export the requests in the batch's error file (``error_file_id``).
+    :param log: the task's logger.
+    """
+
+    def __init__(
+        self, hook: BifrostHook, batch: Batch, provider: str, *, include_errors: bool, log: logging.Logger
+    ) -> None:
+        self.hook = hook
+        self.batch = batch
+        self.batch_id = batch.id
+        self.provider = provider
+        self.include_errors = include_errors
+        self.log = log
+
+    def to_xcom(self, max_results: int) -> list[dict[str, Any]]:
+        """
+        Every result item as a plain dict (as the API sends it); more than ``max_results`` fails the task.
+
+        :param max_results: the most items returned.
+        """
+        items: list[dict[str, Any]] = []
+        results = self.hook.iter_batch_result_dicts(self.batch_id, self.provider)
+        for block, _ in self._blocks(results):
+            if len(items) + len(block) > max_results:
+                raise AirflowFailException(
+                    f"Batch {self.batch_id} has more than max_xcom_results={max_results} results: set "
+                    "output_uri (e.g. s3://bucket/prefix or file:///path) to export them to object storage."
+                )
+            items.extend(record.item for record in block.records)
+        self._check_count(len(items))
+        self.log.info("Batch %s: returning %d results through XCom", self.batch_id, len(items))
+        return items
+
+    def to_storage(
+        self,
+        output_uri: str,
+        output_conn_id: str | None,
+        *,
+        results_per_file: int | None,
+        compression: Compression | None,
+    ) -> dict[str, Any]:
+        """
+        Write the results as JSONL shards under ``<output_uri>/<batch_id>``, then the manifest; return it.
+
+        :param output_uri: where to write (any ``ObjectStoragePath`` scheme).
+        :param output_conn_id: the storage connection, if any.
+        :param results_per_file: items per file (None: one file).
+        :param compression: ``"gzip"`` or None.
+        """
+        root = storage_path(output_uri.rstrip("/"), output_conn_id)
+        folder = export_folder(root, self.batch_id)
+        writer = ShardWriter(folder, items_per_file=results_per_file, compression=compression)
+        results = self.hook.iter_batch_result_lines(self.batch_id, self.provider)
+        progress = ExportProgress(self.log, self.batch_id)
+        succeeded = from_error_file = 0
+        try:
+            for block, from_errors in self._blocks(results):
+                writer.write_block(block)
+                progress.add(len(block), len(block.jsonl) + 1)
+                succeeded += block.succeeded()
+                from_error_file += len(block) if from_errors else 0
+            shards = writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        progress.report("exported")
+        self._check_count(progress.items)
+        manifest = Manifest(
+            batch_id=self.batch_id,
+            provider=self.provider,
+            status=self.batch.status,
+            output_uri=plain_uri(folder),
+            output_conn_id=output_conn_id,
+            shards=shards,
+            counts=ExportCounts(
+                results=progress.items,
+                succeeded=succeeded,
+                from_error_file=from_error_file,
+                parse_errors=len(results.parse_errors),
+                expected=self.batch.request_counts.total,
+            ),
+            compression=compression,
+            results_per_file=results_per_file,
+        ).to_dict()
+        self.log.info("Batch %s: manifest at %s", self.batch_id, write_manifest(folder, manifest))
+        return manifest
+
+    def _blocks(self, results: BatchResults) -> Iterator[tuple[RecordBlock, bool]]:
+        """Every record in blocks, the results then the error file's lines; each block says if it is the latter."""
+        yield from zip(results.blocks(), repeat(False))
+        if results.parse_errors:
+            self.log.warning(
+                "Batch %s: the gateway could not parse %d result line(s) and skipped them: %s",
+                self.batch_id,
+                len(results.parse_errors),
+                results.parse_errors[:5],
+            )
+        if self.include_errors and self.batch.error_file_id:
+            items = self.hook.iter_file_items(self.batch.error_file_id, self.provider)
+            while block := [ResultRecord(_encode(item), item) for item in islice(items, ERROR_FILE_BLOCK)]:
+                yield RecordBlock(block), True
+
+    def _check_count(self, exported: int) -> None:
+        """Warn when the export holds fewer or more items than the batch says it had requests."""
+        total = self.batch.request_counts.total
+        if total and exported != total:
+            self.log.warning(
+                "Batch %s reports %s requests but %s results were exported%s: check the gateway's results.",
+                self.batch_id,
+                f"{total:,}",
+                f"{exported:,}",
+                "" if self.include_errors else " (include_errors=False leaves out the error file's requests)",
+            )
