@@ -270,22 +270,23 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         batch_id = self._batch_id = str(external_id)
         if not self.wait_for_completion:
             return self.get_job_result(batch_id, context)
-        batch = self.hook.get_batch(batch_id, self.provider)
-        if self.deferrable and batch.state is BatchState.RUNNING:
-            self.defer_until_finished(
-                batch_id=batch_id,
-                provider=self.provider,
-                poll_interval=self.poll_interval,
-                timeout=self.timeout,
-                cancel_on_kill=self.cancel_on_kill,
-            )
+        if self.deferrable:
+            batch = self.hook.get_batch(batch_id, self.provider)
+            if batch.state is BatchState.RUNNING:
+                self.defer_until_finished(
+                    batch_id=batch_id,
+                    provider=self.provider,
+                    poll_interval=self.poll_interval,
+                    timeout=self.timeout,
+                    cancel_on_kill=self.cancel_on_kill,
+                )
+            self._event = terminal_event(batch, self.provider)
+            return self.get_job_result(batch_id, context)
         poll = self.hook.batch_poll(
             batch_id, self.provider, poll_interval=self.poll_interval, deadline=time.time() + self.timeout, log=self.log
         )
-        step = poll.observed(batch, time.time())
-        while step.event is None:
+        while (step := self.check_batch(poll)).event is None:
             time.sleep(step.wait)
-            step = self.check_batch(poll)
         self._event = step.event
         return self.get_job_result(batch_id, context)
 

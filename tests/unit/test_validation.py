@@ -1,0 +1,96 @@
+"""The argument checks: one set of creation checks for the hook and the create operator, the same messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_bifrost.exceptions import BifrostConfigError
+from airflow_provider_bifrost.hooks.api import build_create_body
+from airflow_provider_bifrost.operators.bifrost import BifrostCreateBatchOperator
+from airflow_provider_bifrost.validation import check_create_arguments, is_given, validate_id
+
+REQUEST = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}
+GOOD: dict[str, Any] = {"model": "openai/gpt-4o-mini", "endpoint": "/v1/chat/completions", "requests": [REQUEST]}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"model": ""}, "model is required"),
+        ({"model": "cohere/command-r"}, "provider 'cohere' has no batch API in Bifrost"),
+        ({"model": "openai/x", "provider": "anthropic"}, "model 'openai/x' names provider 'openai' but provider is"),
+        ({"endpoint": None}, "endpoint is required for provider 'openai'"),
+        ({"endpoint": "/v1/chat"}, "endpoint '/v1/chat' is not one of"),
+        ({"requests": [REQUEST, REQUEST]}, "requests[1] repeats custom_id 'a'"),
+        ({"requests": [{"custom_id": "a"}]}, "requests[0] ('a') has no body (or params)"),
+        ({"metadata": {"team": 1}}, "metadata must be a dict of strings to strings"),
+        ({"completion_window": " "}, "completion_window must be a duration such as '24h'"),
+        ({"input_file_id": "../f"}, "give exactly one of"),
+    ],
+)
+def test_the_hook_and_the_operator_refuse_alike(changes: dict[str, Any], message: str) -> None:
+    arguments = {**GOOD, "completion_window": "24h", **changes}
+    with pytest.raises(BifrostConfigError) as by_hook:
+        build_create_body(
+            model=arguments["model"],
+            provider=arguments.get("provider"),
+            endpoint=arguments.get("endpoint"),
+            input_file_id=arguments.get("input_file_id"),
+            requests=arguments.get("requests"),
+            input_blob=None,
+            completion_window=arguments["completion_window"],
+            metadata=arguments.get("metadata"),
+        )
+    with pytest.raises(BifrostConfigError) as by_operator:
+        BifrostCreateBatchOperator(task_id="create", **arguments)
+    assert message in str(by_hook.value)
+    assert str(by_operator.value) == f"BifrostCreateBatchOperator(task_id='create'): {by_hook.value}".replace(
+        "input_file_id, requests or input_blob", "input_file_id, input_uri or requests"
+    )
+
+
+def test_templated_values_wait_for_rendering_then_are_checked() -> None:
+    def literal(value: Any) -> bool:
+        return not (isinstance(value, str) and "{{" in value)
+
+    arguments: dict[str, Any] = {
+        "model": "{{ var.value.model }}",
+        "provider": None,
+        "endpoint": "{{ var.value.endpoint }}",
+        "inputs": {"requests": [REQUEST]},
+        "requests": [REQUEST],
+        "metadata": None,
+        "completion_window": "24h",
+    }
+    assert check_create_arguments(literal=literal, **arguments) is None
+    with pytest.raises(BifrostConfigError, match="is not one of"):
+        check_create_arguments(**arguments)
+
+
+def test_the_provider_comes_from_the_model_the_argument_or_the_default() -> None:
+    common: dict[str, Any] = {
+        "endpoint": "/v1/chat/completions",
+        "inputs": {"requests": [REQUEST]},
+        "requests": [REQUEST],
+        "metadata": None,
+        "completion_window": "24h",
+    }
+    assert check_create_arguments(model="openai/x", provider=None, **common) == "openai"
+    assert check_create_arguments(model="x", provider="azure", **common) == "azure"
+    assert check_create_arguments(model="x", provider=None, default_provider="openai", **common) == "openai"
+    assert check_create_arguments(model="x", provider=None, **common) is None
+    with pytest.raises(BifrostConfigError, match="provider is required"):
+        check_create_arguments(model="x", provider=None, provider_required=True, **common)
+
+
+@pytest.mark.parametrize(("value", "given"), [(None, False), ("", False), ("  ", False), ("f", True), ([], True)])
+def test_what_counts_as_given(value: object, given: bool) -> None:
+    assert is_given(value) is given
+
+
+@pytest.mark.parametrize("bad", ["", "None", "null", " x", "a/b", "..", "x\n"])
+def test_ids_that_cannot_be_an_id(bad: str) -> None:
+    with pytest.raises(BifrostConfigError, match="batch_id"):
+        validate_id(bad)
