@@ -30,6 +30,10 @@ class BifrostTransportError(BifrostError):
     """The gateway could not be reached, or the connection failed, after every retry."""
 
 
+class BifrostResultsNotReadyError(BifrostError):
+    """The gateway has no results for a batch yet (e.g. Bedrock writes them after the job ends): try again later."""
+
+
 class BifrostProtocolError(BifrostError):
     """The gateway answered, but not with what the batch API documents (shape, paging, truncation)."""
 
@@ -92,6 +96,38 @@ class BifrostUnsupportedOperationError(BifrostBadRequestError):
 
     def _hint(self) -> str:
         return f"Bifrost has batch support only for: {', '.join(sorted(BATCH_PROVIDERS))}."
+
+
+class BifrostOperationError(BifrostBadRequestError):
+    """
+    The gateway's own verdict on the operation, sent as HTTP 500 with ``is_bifrost_error: true``: a create
+    request the provider's rules refuse, results that do not exist. Repeating the request cannot change it,
+    so it is never retried.
+    """
+
+    #: What to do about the gateway's known verdicts, by a phrase of its message.
+    HINTS = (
+        ("endpoint is required", "Set endpoint, e.g. endpoint='/v1/chat/completions'."),
+        ("requests array is required", "This provider takes inline requests only: pass requests=[...]."),
+        (
+            "role_arn",
+            "The gateway needs an IAM role for Bedrock batch jobs: pass extra_body={'role_arn': "
+            "'arn:aws:iam::<account>:role/<role>'}, or have the gateway's admin set it on its Bedrock key.",
+        ),
+        ("output_s3_uri", "Pass where Bedrock writes the results: extra_body={'output_s3_uri': 's3://bucket/out/'}."),
+        (
+            "output_file_id is empty",
+            "The batch has no output file: it has not finished, or every request failed (its error file has them).",
+        ),
+        ("not yet completed", "Its results do not exist yet: wait for the batch to finish."),
+    )
+
+    def _hint(self) -> str:
+        message = (self.api_message or "").lower()
+        for phrase, hint in self.HINTS:
+            if phrase in message:
+                return f"The gateway refused the operation, so it is not retried. {hint}"
+        return "The gateway refused the operation, so it is not retried: check the task's parameters."
 
 
 class BifrostAuthenticationError(BifrostAPIError):

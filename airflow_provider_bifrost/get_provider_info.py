@@ -94,6 +94,14 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Retries of requests that are safe to repeat; default 5.",
                         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
                     },
+                    "providers": {
+                        "label": "Custom providers",
+                        "description": (
+                            "JSON object of the custom providers the gateway defines and the provider each is "
+                            'built on, e.g. {"my-openai": "openai"}.'
+                        ),
+                        "schema": {"type": ["object", "null"], "format": "json"},
+                    },
                 },
             }
         ],

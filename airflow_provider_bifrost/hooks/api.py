@@ -15,12 +15,13 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
+from airflow_provider_bifrost.creation import check_create_arguments
 from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostProtocolError
 from airflow_provider_bifrost.hooks.models import Batch
-from airflow_provider_bifrost.validation import check_create_arguments, model_provider, validate_id
+from airflow_provider_bifrost.validation import model_provider, validate_id
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
     import httpx
 
@@ -57,7 +58,11 @@ def build_create_body(
     input_blob: str | None,
     completion_window: str,
     metadata: dict[str, str] | None,
+    output_folder: str | None = None,
+    display_name: str | None = None,
+    extra_body: dict[str, Any] | None = None,
     default_provider: str | None = None,
+    custom: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """
     Check batch-creation parameters (:func:`~airflow_provider_bifrost.validation.check_create_arguments`)
@@ -68,10 +73,15 @@ def build_create_body(
     :param endpoint: the endpoint each request calls.
     :param input_file_id: an uploaded file's id.
     :param requests: inline requests.
-    :param input_blob: the provider's own input reference.
+    :param input_blob: the provider's own input reference (an Azure blob URL).
     :param completion_window: how long the provider may take.
     :param metadata: string tags.
+    :param output_folder: where the provider writes results (an Azure blob or Vertex ``gs://`` prefix).
+    :param display_name: the batch's display name.
+    :param extra_body: extra top-level keys, passed by the gateway to the provider (Bedrock ``role_arn``,
+        ``output_s3_uri``...).
     :param default_provider: the connection's default, used only when neither names a provider.
+    :param custom: the custom providers the connection declares.
     """
     named = check_create_arguments(
         model=model,
@@ -81,18 +91,24 @@ def build_create_body(
         requests=requests,
         metadata=metadata,
         completion_window=completion_window,
+        extra_body=extra_body,
+        output_folder=output_folder,
+        display_name=display_name,
         default_provider=default_provider,
         provider_required=True,
+        custom=custom,
     )
-    if model_provider(model, named) is None:
+    if model_provider(model, named, custom) is None:
         model = f"{named}/{model}"
-    body: dict[str, Any] = {"model": model, "completion_window": completion_window}
+    body: dict[str, Any] = {**(extra_body or {}), "model": model, "completion_window": completion_window}
     for key, value in (
         ("endpoint", endpoint),
         ("input_file_id", input_file_id),
         ("requests", requests),
         ("input_blob", input_blob),
         ("metadata", metadata),
+        ("output_folder", {"url": output_folder} if output_folder else None),
+        ("display_name", display_name),
     ):
         if value:
             body[key] = value

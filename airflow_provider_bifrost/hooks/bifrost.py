@@ -19,7 +19,11 @@ import httpx
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
-from airflow_provider_bifrost.constants import DEFAULT_CONN_NAME, DEFAULT_MAX_CONSECUTIVE_FAILURES
+from airflow_provider_bifrost.constants import (
+    DEFAULT_COMPLETION_WINDOW,
+    DEFAULT_CONN_NAME,
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
+)
 from airflow_provider_bifrost.exceptions import BifrostAPIError, BifrostError, BifrostProtocolError
 from airflow_provider_bifrost.hooks.api import (
     batch_path,
@@ -43,7 +47,7 @@ from airflow_provider_bifrost.hooks.models import Batch, BatchList, BatchResultI
 from airflow_provider_bifrost.hooks.retry import RetryPolicy
 from airflow_provider_bifrost.outcome.polling import BatchPoll
 from airflow_provider_bifrost.results.pages import BatchResults
-from airflow_provider_bifrost.validation import validate_provider
+from airflow_provider_bifrost.validation import batch_profile, validate_provider
 
 if TYPE_CHECKING:
     import logging
@@ -51,6 +55,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from airflow.sdk import Connection, ObjectStoragePath
+
+    from airflow_provider_bifrost.providers import ProviderProfile
 
 STREAM_CHUNK = 256 * 1024
 
@@ -180,7 +186,16 @@ class BifrostHook(BaseHook):
         """
         if provider is None or (isinstance(provider, str) and not provider.strip()):
             provider = self.settings.default_provider
-        return validate_provider(provider)
+        return validate_provider(provider, custom=self.settings.custom_providers)
+
+    def profile(self, provider: str) -> ProviderProfile:
+        """
+        The profile of a batch provider (a custom provider of the connection takes its base's); refuse a
+        provider without a batch API.
+
+        :param provider: a provider resolved by :meth:`resolve_provider`.
+        """
+        return batch_profile(provider, self.settings.custom_providers)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -280,11 +295,17 @@ class BifrostHook(BaseHook):
         input_file_id: str | None = None,
         requests: list[dict[str, Any]] | None = None,
         input_blob: str | None = None,
-        completion_window: str = "24h",
+        completion_window: str = DEFAULT_COMPLETION_WINDOW,
         metadata: dict[str, str] | None = None,
+        output_folder: str | None = None,
+        display_name: str | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> Batch:
         """
         Create a batch from an uploaded file, inline requests, or a blob. Never retried blindly.
+
+        What the provider is known to refuse (its profile: e.g. Anthropic without inline requests, Bedrock
+        without ``output_s3_uri``) is refused before sending, naming the fix.
 
         :param model: the model, as ``"provider/model"`` or just the model name when ``provider`` is set.
         :param provider: the provider, if ``model`` does not start with it.
@@ -292,9 +313,13 @@ class BifrostHook(BaseHook):
             ``/v1/chat/completions``.
         :param input_file_id: id of an uploaded JSONL file (see :meth:`upload_file`).
         :param requests: inline requests, ``[{"custom_id", "method", "url", "body"}, ...]``.
-        :param input_blob: the provider's own input reference (e.g. a storage URI).
+        :param input_blob: the provider's own input reference (an Azure blob URL).
         :param completion_window: how long the provider may take.
-        :param metadata: string key/value tags stored with the batch.
+        :param metadata: string key/value tags stored with the batch (kept by OpenAI and Azure only).
+        :param output_folder: where the provider writes results (an Azure blob or Vertex ``gs://`` prefix).
+        :param display_name: the batch's display name (Vertex lists it back).
+        :param extra_body: extra top-level keys the gateway passes to the provider, e.g. Bedrock's
+            ``{"role_arn": ..., "output_s3_uri": ...}``.
         """
         body = build_create_body(
             model=model,
@@ -306,6 +331,10 @@ class BifrostHook(BaseHook):
             input_blob=input_blob,
             completion_window=completion_window,
             metadata=metadata,
+            output_folder=output_folder,
+            display_name=display_name,
+            extra_body=extra_body,
+            custom=self.settings.custom_providers,
         )
         return parse_model(self._send("POST", "/v1/batches", json=body, idempotent=False), Batch)
 

@@ -14,6 +14,7 @@ import httpx
 
 from airflow_provider_bifrost.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from airflow_provider_bifrost.exceptions import BifrostConfigError
+from airflow_provider_bifrost.providers import PROVIDERS
 from airflow_provider_bifrost.validation import validate_provider
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ EXTRA_FIELDS = (
     "virtual_key",
     "auth_token",
     "default_provider",
+    "providers",
     "headers",
     "timeout",
     "verify",
@@ -52,6 +54,7 @@ class GatewaySettings:
     :param verify: TLS verification: True, False, or the path of a CA bundle.
     :param max_retries: retries after the first attempt for requests that are safe to repeat.
     :param default_provider: provider used when a call names none.
+    :param custom_providers: the custom providers the gateway defines (name -> the provider it is built on).
     :param secrets: the secret values, for masking.
     """
 
@@ -63,6 +66,7 @@ class GatewaySettings:
     verify: bool | str = True
     max_retries: int = DEFAULT_MAX_RETRIES
     default_provider: str | None = None
+    custom_providers: dict[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -122,9 +126,12 @@ class GatewaySettings:
         if virtual_key:
             credentials["x-bf-vk"] = virtual_key
 
+        custom = _custom_providers(conn_id, extras.get("providers"))
         default_provider = _text(extras.get("default_provider"))
         if default_provider:
-            validate_provider(default_provider, source=f"Connection {conn_id!r} extra `default_provider`")
+            validate_provider(
+                default_provider, source=f"Connection {conn_id!r} extra `default_provider`", custom=custom
+            )
         return cls(
             conn_id=conn_id,
             base_url=_base_url(conn_id, conn.host, conn.port),
@@ -134,6 +141,7 @@ class GatewaySettings:
             verify=_verify(conn_id, extras.get("verify")),
             max_retries=_max_retries(conn_id, extras.get("max_retries")),
             default_provider=default_provider,
+            custom_providers=custom,
             secrets=tuple(s for s in (password, virtual_key, auth_token, basic) if s),
         )
 
@@ -235,6 +243,33 @@ def _headers(conn_id: str, value: Any) -> dict[str, str]:
             raise BifrostConfigError(f"Connection {conn_id!r}: extra `headers` value for {name!r} must be a string.")
         headers[str(name)] = str(header_value)
     return headers
+
+
+def _custom_providers(conn_id: str, value: Any) -> dict[str, str]:
+    """The extra `providers`: a JSON object naming each custom provider and the provider it is built on."""
+    if value is None:
+        return {}
+    example = '{"my-openai": "openai"}'
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        raise BifrostConfigError(
+            f"Connection {conn_id!r}: extra `providers` must be a JSON object naming each custom provider the "
+            f"gateway defines and the provider it is built on, e.g. {example}."
+        )
+    custom: dict[str, str] = {}
+    for name, base in value.items():
+        if not isinstance(name, str) or not name.strip() or "/" in name or name in PROVIDERS:
+            raise BifrostConfigError(
+                f"Connection {conn_id!r}: extra `providers` names {name!r}, which is not a new provider name "
+                f"(non-empty, no '/', not one of Bifrost's own providers), e.g. {example}."
+            )
+        validate_provider(base, source=f"Connection {conn_id!r} extra `providers` base of {name!r}")
+        custom[name] = str(base)
+    return custom
 
 
 def _positive_number(conn_id: str, name: str, value: Any, default: float) -> float:

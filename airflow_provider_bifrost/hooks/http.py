@@ -24,6 +24,7 @@ from airflow_provider_bifrost.exceptions import (
     BifrostBadRequestError,
     BifrostBudgetExceededError,
     BifrostNotFoundError,
+    BifrostOperationError,
     BifrostPermissionError,
     BifrostRateLimitError,
     BifrostServerError,
@@ -262,7 +263,9 @@ def api_error(response: httpx.Response, body: bytes) -> BifrostAPIError:
 
     cls = _BY_STATUS.get(status)
     if cls is None:
-        if status >= 500:
+        if status == 500 and isinstance(payload, dict) and payload.get("is_bifrost_error") is True:
+            cls = BifrostOperationError
+        elif status >= 500:
             cls = BifrostServerError
         elif "unsupported_operation" in (error_code, error_type):
             cls = BifrostUnsupportedOperationError

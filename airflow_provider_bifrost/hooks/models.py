@@ -60,7 +60,7 @@ class BatchErrorData(WireModel):
 
     code: str | None = None
     message: str | None = None
-    param: str | None = None
+    param: Any = None
     line: int | None = None
 
 
@@ -204,7 +204,7 @@ class ErrorDetail(WireModel):
     type: str | None = None
     code: str | None = None
     message: str | None = None
-    param: str | None = None
+    param: Any = None
     event_id: str | None = None
 
 

@@ -25,7 +25,7 @@ import httpx
 import tenacity
 
 from airflow_provider_bifrost.constants import DEFAULT_MAX_CONSECUTIVE_FAILURES, DEFAULT_MAX_RETRIES
-from airflow_provider_bifrost.exceptions import BifrostAPIError, BifrostTransportError
+from airflow_provider_bifrost.exceptions import BifrostAPIError, BifrostOperationError, BifrostTransportError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -126,6 +126,8 @@ class RetryPolicy:
         :param error: what the attempt raised.
         :param idempotent: whether repeating the request is harmless.
         """
+        if isinstance(error, BifrostOperationError):  # the gateway's own verdict: repeating cannot change it
+            return False
         if isinstance(error, BifrostAPIError):
             return error.http_status in RETRYABLE_STATUS if idempotent else error.http_status == 429
         if tls_hint(error) is not None:  # an untrusted certificate or a plain-HTTP port stays so: fail at once

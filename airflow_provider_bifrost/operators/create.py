@@ -18,6 +18,7 @@ from airflow_provider_bifrost.constants import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
 )
+from airflow_provider_bifrost.creation import check_create_arguments
 from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostNotFoundError, BifrostTransportError
 from airflow_provider_bifrost.idempotency import (
     GONE,
@@ -30,12 +31,8 @@ from airflow_provider_bifrost.idempotency import (
 from airflow_provider_bifrost.mixins import BifrostHookMixin
 from airflow_provider_bifrost.outcome.events import settle_event, terminal_event
 from airflow_provider_bifrost.outcome.status import BatchState
-from airflow_provider_bifrost.validation import (
-    check_create_arguments,
-    check_positive_seconds,
-    check_threshold,
-    named_provider,
-)
+from airflow_provider_bifrost.providers import TAG_IN_JOB_NAME
+from airflow_provider_bifrost.validation import check_positive_seconds, check_threshold, named_provider
 from airflow_provider_bifrost.version_compat import AirflowFailException, ResumableJobMixin
 
 if TYPE_CHECKING:
@@ -45,6 +42,8 @@ if TYPE_CHECKING:
 
 #: The task state store key (Airflow 3.3+) under which the create operator saves its batch id.
 BATCH_STATE_KEY = "bifrost_batch_id"
+#: ``extra_body`` keys the operator sets itself: Bedrock's job name carries the task instance's tag.
+RESERVED_BODY = frozenset({TAG_IN_JOB_NAME})
 
 
 class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperator):
@@ -79,7 +78,12 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
     :param requests: inline requests (templated; may be an XCom of an upstream task).
     :param completion_window: how long the provider may take (templated).
     :param metadata: string tags stored with the batch (templated); keys starting with ``airflow_`` are
-        reserved.
+        reserved. Only OpenAI and Azure keep metadata.
+    :param extra_body: extra top-level keys of the create body, passed by the gateway to the provider
+        (templated), e.g. Bedrock's ``{"role_arn": ..., "output_s3_uri": ...}`` or Vertex options.
+    :param output_folder: where the provider writes results (templated): an Azure blob or Vertex ``gs://``
+        prefix.
+    :param display_name: the batch's display name (templated); Vertex lists it back.
     :param bifrost_conn_id: the Bifrost connection.
     :param wait_for_completion: wait until the batch is finished.
     :param deferrable: wait in the triggerer instead of a worker slot.
@@ -101,8 +105,11 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         "requests",
         "completion_window",
         "metadata",
+        "extra_body",
+        "output_folder",
+        "display_name",
     )
-    template_fields_renderers = {"requests": "json", "metadata": "json"}
+    template_fields_renderers = {"requests": "json", "metadata": "json", "extra_body": "json"}
     ui_color = "#e8f4fd"
     external_id_key = BATCH_STATE_KEY
 
@@ -118,6 +125,9 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         requests: list[dict[str, Any]] | None = None,
         completion_window: str = DEFAULT_COMPLETION_WINDOW,
         metadata: dict[str, str] | None = None,
+        extra_body: dict[str, Any] | None = None,
+        output_folder: str | None = None,
+        display_name: str | None = None,
         bifrost_conn_id: str = DEFAULT_CONN_NAME,
         wait_for_completion: bool = False,
         deferrable: bool = True,
@@ -138,6 +148,9 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         self.requests = requests
         self.completion_window = completion_window
         self.metadata = metadata
+        self.extra_body = extra_body
+        self.output_folder = output_folder
+        self.display_name = display_name
         self.bifrost_conn_id = bifrost_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -184,8 +197,12 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
                 requests=self.requests,
                 metadata=self.metadata,
                 completion_window=self.completion_window,
+                extra_body=self.extra_body,
+                output_folder=self.output_folder,
+                display_name=self.display_name,
                 literal=literal,
                 reserved_metadata=True,
+                reserved_body=RESERVED_BODY,
             )
         except BifrostConfigError as exc:
             raise BifrostConfigError(f"{self._who}: {exc}") from None
@@ -200,7 +217,8 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
 
     def _resolve_provider(self) -> str:
         """The provider: ``provider``, else the model's prefix, else the connection's ``default_provider``."""
-        return named_provider(self.model, self.provider or None) or self.hook.resolve_provider(None)
+        custom = self.hook.settings.custom_providers
+        return named_provider(self.model, self.provider or None, custom=custom) or self.hook.resolve_provider(None)
 
     def submit_job(self, context: Context) -> str:
         """Reattach to this task instance's batch from an earlier try if it is usable, else create one."""
@@ -225,6 +243,9 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
                 requests=self.requests or None,
                 completion_window=self.completion_window,
                 metadata=metadata,
+                extra_body=self.extra_body or None,
+                output_folder=self.output_folder or None,
+                display_name=self.display_name or None,
             )
         except BifrostTransportError:
             # The request may have reached the gateway and created the batch, its answer lost on the way back.

@@ -51,6 +51,9 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
     :param include_errors: also export the requests the provider reported in the batch's error file
         (OpenAI's ``error_file_id``, which the results route leaves out).
     :param max_xcom_results: the most items the XCom mode returns.
+    :param export_partial: a batch that failed, expired or was cancelled with some results (OpenAI and Azure
+        expired or cancelled batches, Bedrock's partially completed jobs) exports what it produced instead of
+        failing the task; the manifest says ``partial``.
     """
 
     template_fields: Sequence[str] = ("batch_id", "provider", "output_uri", "output_conn_id")
@@ -68,6 +71,7 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
         compression: str | None = None,
         include_errors: bool = True,
         max_xcom_results: int = DEFAULT_MAX_XCOM_RESULTS,
+        export_partial: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -87,6 +91,7 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
         self.compression = compression
         self.include_errors = include_errors
         self.max_xcom_results = max_xcom_results
+        self.export_partial = export_partial
 
     def execute(self, context: Context) -> Any:
         """Check the batch is finished, then export its results to XCom or storage."""
@@ -94,6 +99,7 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
 
         validate_id(self.batch_id)
         provider = self.hook.resolve_provider(self.provider)
+        profile = self.hook.profile(provider)
         batch = self.hook.get_batch(self.batch_id, provider)
         if batch.state is BatchState.RUNNING:
             raise AirflowException(
@@ -101,9 +107,17 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
                 "(BifrostBatchSensor)."
             )
         if batch.state is not BatchState.SUCCEEDED:
-            errors = "; ".join(batch.error_messages()) or "no error details"
-            raise AirflowFailException(f"Batch {self.batch_id} ended {batch.status}: no results to export ({errors}).")
-        export = ResultsExport(self.hook, batch, provider, include_errors=self.include_errors, log=self.log)
+            partial = batch.status in profile.partial_statuses
+            if not (partial and self.export_partial):
+                errors = "; ".join(batch.error_messages()) or "no error details"
+                hint = " Set export_partial=True to export what it did produce." if partial else ""
+                raise AirflowFailException(
+                    f"Batch {self.batch_id} ended {batch.status}: no results to export ({errors}).{hint}"
+                )
+            self.log.warning(
+                "Batch %s ended %s: exporting what it produced (export_partial)", self.batch_id, batch.status
+            )
+        export = ResultsExport(self.hook, batch, provider, profile, include_errors=self.include_errors, log=self.log)
         if self.output_uri is None:
             return export.to_xcom(self.max_xcom_results)
         if not isinstance(self.output_uri, str) or not self.output_uri.strip():

@@ -10,11 +10,13 @@ only when all are complete (:class:`~airflow_provider_bifrost.storage.shards.Sha
 from __future__ import annotations
 
 import time
-from itertools import islice, repeat
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from airflow_provider_bifrost.exceptions import BifrostResultsNotReadyError
+from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.results.records import RecordBlock, ResultRecord
 from airflow_provider_bifrost.storage.manifest import ExportCounts, Manifest, write_manifest
 from airflow_provider_bifrost.storage.paths import export_folder, plain_uri, storage_path
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_bifrost.hooks.bifrost import BifrostHook
     from airflow_provider_bifrost.hooks.models import Batch
+    from airflow_provider_bifrost.providers import ProviderProfile
     from airflow_provider_bifrost.results.pages import BatchResults
     from airflow_provider_bifrost.storage.shards import Compression
 
@@ -34,7 +37,26 @@ if TYPE_CHECKING:
 PROGRESS_EVERY = 10.0
 #: Error-file items handled per block.
 ERROR_FILE_BLOCK = 256
+#: The ``custom_id`` of the lone item older gateways answer for a Gemini batch without results.
+PLACEHOLDER_ID = "info"
 _encode = msgspec.json.Encoder().encode
+
+
+def _without_placeholder(blocks: Iterator[RecordBlock], log: Any) -> Iterator[RecordBlock]:
+    """The blocks, or none when the whole answer is the one ``custom_id: "info"`` item meaning "no results"."""
+    first = next(blocks, None)
+    if first is None:
+        return
+    if len(first) == 1 and first.custom_id(0) == PLACEHOLDER_ID:
+        second = next(blocks, None)
+        if second is None:
+            log.info("The gateway answered its 'info' placeholder: the batch has no results")
+            return
+        yield first
+        yield second
+    else:
+        yield first
+    yield from blocks
 
 
 class ExportProgress:
@@ -86,20 +108,34 @@ class ResultsExport:
     """
     The export of one finished batch's results.
 
+    What is read follows the provider's profile: ``/results`` only once an OpenAI-style batch has an
+    ``output_file_id`` (a batch whose every request failed has only its error file), Gemini's lone ``"info"``
+    placeholder item is no result, and an empty answer where the provider writes results late (Bedrock) is
+    "not ready", never an empty success.
+
     :param hook: the hook to read them with.
     :param batch: the batch, as retrieved (finished).
     :param provider: its provider.
+    :param profile: the provider's profile.
     :param include_errors: also export the requests in the batch's error file (``error_file_id``).
     :param log: the task's logger.
     """
 
     def __init__(
-        self, hook: BifrostHook, batch: Batch, provider: str, *, include_errors: bool, log: logging.Logger
+        self,
+        hook: BifrostHook,
+        batch: Batch,
+        provider: str,
+        profile: ProviderProfile,
+        *,
+        include_errors: bool,
+        log: logging.Logger,
     ) -> None:
         self.hook = hook
         self.batch = batch
         self.batch_id = batch.id
         self.provider = provider
+        self.profile = profile
         self.include_errors = include_errors
         self.log = log
 
@@ -110,7 +146,7 @@ class ResultsExport:
         :param max_results: the most items returned.
         """
         items: list[dict[str, Any]] = []
-        results = self.hook.iter_batch_result_dicts(self.batch_id, self.provider)
+        results = self._results(lean=False)
         for block, _ in self._blocks(results):
             if len(items) + len(block) > max_results:
                 raise AirflowFailException(
@@ -141,7 +177,7 @@ class ResultsExport:
         root = storage_path(output_uri.rstrip("/"), output_conn_id)
         folder = export_folder(root, self.batch_id)
         writer = ShardWriter(folder, items_per_file=results_per_file, compression=compression)
-        results = self.hook.iter_batch_result_lines(self.batch_id, self.provider)
+        results = self._results(lean=True)
         progress = ExportProgress(self.log, self.batch_id)
         succeeded = from_error_file = 0
         try:
@@ -167,29 +203,55 @@ class ResultsExport:
                 results=progress.items,
                 succeeded=succeeded,
                 from_error_file=from_error_file,
-                parse_errors=len(results.parse_errors),
+                parse_errors=len(results.parse_errors) if results is not None else 0,
                 expected=self.batch.request_counts.total,
             ),
             compression=compression,
             results_per_file=results_per_file,
+            partial=self.batch.state is not BatchState.SUCCEEDED,
         ).to_dict()
         self.log.info("Batch %s: manifest at %s", self.batch_id, write_manifest(folder, manifest))
         return manifest
 
-    def _blocks(self, results: BatchResults) -> Iterator[tuple[RecordBlock, bool]]:
-        """Every record in blocks, the results then the error file's lines; each block says if it is the latter."""
-        yield from zip(results.blocks(), repeat(False))
-        if results.parse_errors:
-            self.log.warning(
-                "Batch %s: the gateway could not parse %d result line(s) and skipped them: %s",
+    def _results(self, *, lean: bool) -> BatchResults | None:
+        """The results stream, or None when the profile says ``/results`` has nothing to read."""
+        if self.profile.results_need_output_file and not self.batch.output_file_id:
+            self.log.info(
+                "Batch %s has no output file (%s): its results route has nothing to read%s",
                 self.batch_id,
-                len(results.parse_errors),
-                results.parse_errors[:5],
+                self.batch.status,
+                "; exporting its error file" if self.batch.error_file_id and self.include_errors else "",
             )
-        if self.include_errors and self.batch.error_file_id:
+            return None
+        read = self.hook.iter_batch_result_lines if lean else self.hook.iter_batch_result_dicts
+        return read(self.batch_id, self.provider)
+
+    def _blocks(self, results: BatchResults | None) -> Iterator[tuple[RecordBlock, bool]]:
+        """Every record in blocks, the results then the error file's lines; each block says if it is the latter."""
+        if results is not None:
+            blocks = results.blocks()
+            if self.profile.info_placeholder:
+                blocks = _without_placeholder(blocks, self.log)
+            count = 0
+            for block in blocks:
+                count += len(block)
+                yield block, False
+            if not count and self.profile.empty_results_not_ready and self.batch.request_counts.total:
+                raise BifrostResultsNotReadyError(
+                    f"Batch {self.batch_id} ({self.batch.status}, {self.batch.request_counts.total:,} requests): the "
+                    f"gateway answered no results yet; {self.provider} writes them after the job ends. Retry later."
+                )
+            if results.parse_errors:
+                self.log.warning(
+                    "Batch %s: the gateway could not parse %d result line(s) and skipped them: %s",
+                    self.batch_id,
+                    len(results.parse_errors),
+                    results.parse_errors[:5],
+                )
+        if self.include_errors and self.profile.error_file and self.batch.error_file_id:
             items = self.hook.iter_file_items(self.batch.error_file_id, self.provider)
-            while block := [ResultRecord(_encode(item), item) for item in islice(items, ERROR_FILE_BLOCK)]:
-                yield RecordBlock(block), True
+            while records := [ResultRecord(_encode(item), item) for item in islice(items, ERROR_FILE_BLOCK)]:
+                yield RecordBlock(records), True
 
     def _check_count(self, exported: int) -> None:
         """Warn when the export holds fewer or more items than the batch says it had requests."""

@@ -63,6 +63,7 @@ class Manifest:
     :param counts: what the files hold.
     :param compression: ``"gzip"`` or None.
     :param results_per_file: items per file as asked for (None: one file).
+    :param partial: the batch did not succeed (failed, expired, cancelled) and this is what it produced.
     :param exported_at: when the export finished, ISO 8601, UTC.
     """
 
@@ -75,6 +76,7 @@ class Manifest:
     counts: ExportCounts
     compression: str | None
     results_per_file: int | None
+    partial: bool = False
     exported_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +100,7 @@ class Manifest:
             "bytes": sum(shard.bytes for shard in self.shards),
             "compression": self.compression,
             "results_per_file": self.results_per_file,
+            "partial": self.partial,
             "exported_at": self.exported_at,
         }
 

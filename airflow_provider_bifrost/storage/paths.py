@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import fsspec
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.io.fs import get_fs
@@ -42,6 +45,8 @@ def storage_path(uri: str, conn_id: str | None = None) -> ObjectStoragePath:
 #: Schemes whose first path segment is a bucket/container that must already exist.
 BUCKET_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl", "oss"})
 LOCAL_SCHEMES = frozenset({"file", "local", ""})
+#: The longest readable part of a folder name made from an id with ``/`` in it.
+FOLDER_NAME_MAX = 160
 
 
 def prepare_folder(folder: ObjectStoragePath) -> None:
@@ -68,14 +73,28 @@ def prepare_folder(folder: ObjectStoragePath) -> None:
         )
 
 
+def folder_name(batch_id: str) -> str:
+    """
+    The name of a batch's export folder: the id itself when it is one safe path segment, else the id with
+    ``/`` and ``\\`` made ``_`` and a short hash of the exact id added, so two ids never share a folder
+    (a Bedrock ARN, Gemini's ``batches/<id>``, a Vertex resource name). The manifest keeps the exact id.
+
+    :param batch_id: the batch, already checked by ``validate_id``.
+    """
+    if "/" not in batch_id and "\\" not in batch_id and batch_id not in (".", ".."):
+        return batch_id
+    readable = re.sub(r"[/\\]+", "_", batch_id).strip("._") or "batch"
+    return f"{readable[:FOLDER_NAME_MAX]}-{hashlib.sha256(batch_id.encode()).hexdigest()[:10]}"
+
+
 def export_folder(root: ObjectStoragePath, batch_id: str) -> ObjectStoragePath:
     """
-    The folder of a batch's export, ``<root>/<batch_id>``: always strictly inside ``root``.
+    The folder of a batch's export, ``<root>/<folder_name(batch_id)>``: always strictly inside ``root``.
 
     :param root: the export's ``output_uri``.
-    :param batch_id: the batch, already checked by ``validate_id`` (no ``/``, ``\\``, ``..``).
+    :param batch_id: the batch, already checked by ``validate_id``.
     """
-    folder = root / batch_id
+    folder = root / folder_name(batch_id)
     base = root.path.rstrip("/")
     if (
         folder.path.rstrip("/") in ("", base)

@@ -67,7 +67,7 @@ CONN = "bifrost_bad_input"
 _C = f"Connection '{CONN}':"
 _EXAMPLE = "e.g. http://localhost:8080 or https://bifrost.example.com"
 _GET = "Bifrost GET /v1/batches/<batch>"
-_BAD_ID = "is not a valid id: ids have no spaces, '/', '\\' or '..'."
+_BAD_ID = "is not a valid id: ids have no surrounding spaces or control characters, and are not '.' or '..'."
 _EMPTY_ID = "batch_id is empty: pass the id of an existing batch (a template that renders empty ends here too)."
 
 CASES_LIST: list[Case] = [
@@ -225,20 +225,20 @@ CASES_LIST: list[Case] = [
     Case("param_empty_batch_id", "parameters", '`batch_id=""`', FAILED, "BifrostConfigError", _EMPTY_ID),
     Case("param_whitespace_batch_id", "parameters", '`batch_id="   "`', FAILED, "BifrostConfigError", _EMPTY_ID),
     Case(
-        "param_batch_id_slash",
+        "param_batch_id_control_character",
         "parameters",
-        '`batch_id="batch/1"`',
+        '`batch_id="batch_1\\n"` (a control character, e.g. from a file read with its line break)',
         FAILED,
         "BifrostConfigError",
-        f"batch_id 'batch/1' {_BAD_ID}",
+        f"batch_id 'batch_1\\n' {_BAD_ID}",
     ),
     Case(
         "param_batch_id_dotdot",
         "parameters",
-        '`batch_id="../batch_1"`',
+        '`batch_id=".."` (ids may contain `/`, as Bedrock, Gemini and Vertex ids do, but are never `.` or `..`)',
         FAILED,
         "BifrostConfigError",
-        f"batch_id '../batch_1' {_BAD_ID}",
+        f"batch_id '..' {_BAD_ID}",
     ),
     Case(
         "param_templated_empty",

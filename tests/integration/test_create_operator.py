@@ -88,7 +88,6 @@ def create(**kwargs: Any) -> BifrostCreateBatchOperator:
         ({"input_file_id": "file-1"}, r"give exactly one of .* \(got input_file_id and requests\)"),
         ({"input_uri": "s3://b/in.jsonl"}, r"\(got input_uri and requests\)"),
         ({"model": ""}, r"model is required"),
-        ({"model": "gpt-4o-mini", "provider": "opneai"}, r"provider 'opneai' is not a Bifrost provider"),
         ({"model": "cohere/command-r"}, r"provider 'cohere' has no batch API in Bifrost"),
         ({"model": "openai/gpt-4o", "provider": "anthropic"}, r"names provider 'openai' but provider is 'anthropic'"),
         ({"endpoint": None}, r"endpoint is required for provider 'openai'"),
@@ -104,7 +103,12 @@ def create(**kwargs: Any) -> BifrostCreateBatchOperator:
         ({"completion_window": ""}, r"completion_window must be a duration"),
         ({"poll_interval": 0}, r"poll_interval must be a positive number of seconds, got 0"),
         ({"timeout": -5}, r"timeout must be a positive number of seconds, got -5"),
-        ({"input_file_id": "../x", "requests": None}, r"input_file_id"),
+        ({"input_file_id": "None", "requests": None}, r"input_file_id is the text 'None'"),
+        ({"model": "anthropic/claude", "endpoint": None, "requests": None, "input_file_id": "f"}, r"takes requests"),
+        ({"model": "bedrock/m", "endpoint": None}, r"'bedrock' needs output_s3_uri"),
+        ({"extra_body": {"endpoint": "/v1/embeddings"}}, r"extra_body sets \['endpoint'\]: pass them as"),
+        ({"extra_body": ["role_arn"]}, r"extra_body must be a dict"),
+        ({"output_folder": ""}, r"output_folder must be a non-empty string"),
     ],
 )
 def test_invalid_arguments_are_rejected_at_parse_time_naming_the_parameter(
@@ -113,6 +117,14 @@ def test_invalid_arguments_are_rejected_at_parse_time_naming_the_parameter(
     with pytest.raises(BifrostConfigError, match=message) as raised:
         create(**kwargs)
     assert "BifrostCreateBatchOperator(task_id='create')" in str(raised.value)
+
+
+def test_an_unknown_provider_is_refused_before_anything_is_sent(emulator: EmulatorClient) -> None:
+    """When the DAG is parsed it may be a custom provider of the gateway: the connection says when the task runs."""
+    operator = create(model="gpt-4o-mini", provider="opneai")
+    with pytest.raises(BifrostConfigError, match=r"provider 'opneai' is not a Bifrost provider.*Did you mean 'openai'"):
+        operator.execute(context())
+    assert emulator.requests() == []
 
 
 def test_templated_values_are_checked_once_rendered(emulator: EmulatorClient) -> None:

@@ -15,6 +15,7 @@ from airflow_provider_bifrost.exceptions import (
     BifrostBudgetExceededError,
     BifrostConfigError,
     BifrostNotFoundError,
+    BifrostOperationError,
     BifrostPermissionError,
     BifrostProtocolError,
     BifrostRateLimitError,
@@ -68,7 +69,7 @@ def test_unknown_provider_is_refused_before_any_request(emulator: EmulatorClient
     assert emulator.requests() == []
 
 
-@pytest.mark.parametrize("bad_id", ["", "   ", "a/b", "../etc", "x\ny"])
+@pytest.mark.parametrize("bad_id", ["", "   ", ".", "..", "x\ny", "None"])
 def test_bad_batch_ids_are_refused_before_any_request(
     emulator: EmulatorClient, make_hook: MakeHook, bad_id: str
 ) -> None:
@@ -254,10 +255,11 @@ def test_error_file_download_gives_up_after_the_retry_budget(
 # -- results ------------------------------------------------------------------------------------
 
 
-def test_results_before_done_is_a_server_error(emulator: EmulatorClient, make_hook: MakeHook) -> None:
+def test_results_before_done_is_the_gateways_verdict_not_retried(emulator: EmulatorClient, make_hook: MakeHook) -> None:
     seeded = emulator.add_batch("openai", requests=3, manual=True)
-    with pytest.raises(BifrostServerError, match="HTTP 500"):
-        list(make_hook(max_retries=0).iter_batch_result_dicts(seeded["id"], "openai"))
+    with pytest.raises(BifrostOperationError, match=r"HTTP 500.*wait for the batch to finish"):
+        list(make_hook(max_retries=3).iter_batch_result_dicts(seeded["id"], "openai"))
+    assert len(emulator.requests("/results$")) == 1
 
 
 def test_anthropic_results_and_parse_errors(emulator: EmulatorClient, make_hook: MakeHook) -> None:

@@ -89,7 +89,7 @@ def test_a_batch_that_failed_before_deferring_fails_the_task(emulator: EmulatorC
         sensor(batch["id"]).execute(CONTEXT)
 
 
-@pytest.mark.parametrize("bad", ["", "  ", "a/../b"])
+@pytest.mark.parametrize("bad", ["", "  ", "..", " batch_1"])
 def test_bad_rendered_batch_id(emulator: EmulatorClient, bad: str) -> None:
     with pytest.raises(BifrostConfigError, match="batch_id"):
         sensor(bad).execute(CONTEXT)

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2] / PACKAGE
 LIGHT = (
     "",
     "constants",
+    "creation",
     "exceptions",
     "get_provider_info",
     "idempotency",

@@ -209,7 +209,7 @@ async def _error_response(rule: FaultRule, send: Send) -> None:
     if rule.action == "status":
         body = json.dumps(
             {
-                "is_bifrost_error": True,
+                "is_bifrost_error": False,  # an upstream failure relayed, not the gateway's own verdict
                 "status_code": rule.status,
                 "error": {"type": "injected_fault", "message": rule.message or f"injected fault: {phrase}"},
                 "extra_fields": {},

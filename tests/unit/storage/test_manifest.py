@@ -50,6 +50,7 @@ def test_to_dict_has_every_documented_field() -> None:
         "bytes": 42,
         "compression": None,
         "results_per_file": 2,
+        "partial": False,
         "exported_at": "2026-11-30T00:00:00+00:00",
     }
     assert json.loads(json.dumps(data)) == data

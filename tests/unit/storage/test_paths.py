@@ -1,20 +1,34 @@
-"""Output paths built from a batch id can never escape output_uri (custom_ids never name files)."""
+"""Output paths built from a batch id can never escape output_uri (custom_ids never name files), whatever the id."""
 
 from __future__ import annotations
 
 import pytest
 
 from airflow_provider_bifrost.exceptions import BifrostConfigError
-from airflow_provider_bifrost.storage.paths import export_folder, storage_path
+from airflow_provider_bifrost.storage.paths import export_folder, folder_name, storage_path
 from airflow_provider_bifrost.storage.shards import SHARD_PATTERN, shard_name
 from airflow_provider_bifrost.validation import validate_id
 
-HOSTILE = ["..", ".", "../etc", "a/../../b", "/abs", "a\\..\\b", "..\\x", " x", "x\n", "a/b", "", "   ", "\x00x"]
+MALFORMED = ["..", ".", " x", "x\n", "", "   ", "\x00x", "x\x7f", "None", "null"]
 ODD_BUT_VALID = ["batch_1", "b%2e%2e%2f", "~", "$HOME", ".hidden", "b:c", "b?x=1", "b#frag", "ü-batch"]
+#: Ids with path separators: real ones (Bedrock, Gemini, Vertex) and hostile ones.
+WITH_SEPARATORS = [
+    "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/abc123",
+    "batches/abc123",
+    "projects/p/locations/us-central1/batchPredictionJobs/42",
+    "../etc",
+    "a/../../b",
+    "/abs",
+    "a\\..\\b",
+    "..\\x",
+    "a/b",
+    "../..",
+    "/",
+]
 
 
-@pytest.mark.parametrize("batch_id", HOSTILE)
-def test_hostile_batch_ids_are_refused_before_any_path_is_built(batch_id: str) -> None:
+@pytest.mark.parametrize("batch_id", MALFORMED)
+def test_malformed_batch_ids_are_refused_before_any_path_is_built(batch_id: str) -> None:
     with pytest.raises(BifrostConfigError, match="batch_id"):
         validate_id(batch_id)
 
@@ -27,6 +41,25 @@ def test_every_valid_batch_id_makes_a_folder_of_its_own_inside_the_root(root_uri
     assert folder.parent.path == root.path
     assert folder.path.startswith(root.path.rstrip("/") + "/")
     assert folder.name == batch_id
+
+
+@pytest.mark.parametrize("root_uri", ["file:///tmp/bifrost-out", "memory://bucket/prefix/deeper"])
+@pytest.mark.parametrize("batch_id", WITH_SEPARATORS)
+def test_ids_with_separators_make_a_safe_folder_of_their_own(root_uri: str, batch_id: str) -> None:
+    root = storage_path(root_uri)
+    folder = export_folder(root, validate_id(batch_id))
+    assert folder.parent.path == root.path
+    assert "/" not in folder.name and "\\" not in folder.name and folder.name not in (".", "..")
+    assert folder_name(batch_id) == folder.name
+
+
+def test_folder_names_are_readable_and_never_shared() -> None:
+    arn = "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/abc123"
+    assert folder_name(arn).startswith("arn:aws:bedrock:us-east-1:123456789012:model-invocation-job_abc123-")
+    assert folder_name("batches/abc") != folder_name("batches\\abc") != folder_name("batches_abc")
+    assert len({folder_name(batch_id) for batch_id in WITH_SEPARATORS + ODD_BUT_VALID}) == len(
+        WITH_SEPARATORS + ODD_BUT_VALID
+    )
 
 
 def test_shard_names_come_from_the_index_only() -> None:
