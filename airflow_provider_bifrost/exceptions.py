@@ -75,10 +75,11 @@ class BifrostAPIError(BifrostError):
         super().__init__(self._describe())
 
     def _describe(self) -> str:
+        # The codes go in parentheses: Airflow's CLI prints messages as rich markup, where [code] vanishes.
         tags = [t for t in (self.error_type, self.error_code) if t]
-        detail = f"[{'/'.join(dict.fromkeys(tags))}] " if tags else ""
-        text = f"Bifrost {self.method} {self.path} failed with HTTP {self.http_status}: "
-        text += f"{detail}{self.api_message or '(no error message in the response)'}"
+        detail = f" ({'/'.join(dict.fromkeys(tags))})" if tags else ""
+        text = f"Bifrost {self.method} {self.path} failed with HTTP {self.http_status}{detail}: "
+        text += self.api_message or "(no error message in the response)"
         return f"{text}. {self._hint()}" if self._hint() else text
 
     def _hint(self) -> str:

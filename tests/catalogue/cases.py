@@ -136,7 +136,7 @@ CASES_LIST: list[Case] = [
         "virtual key the gateway does not know (401)",
         RETRY,
         "BifrostAuthenticationError",
-        f"{_GET} failed with HTTP 401: [virtual_key_not_found] virtual key not found. Check the connection's "
+        f"{_GET} failed with HTTP 401 (virtual_key_not_found): virtual key not found. Check the connection's "
         "credentials: the virtual key (password, or extra `virtual_key` when a login is set), the gateway "
         "login/password, or extra `auth_token`.",
     ),
@@ -146,7 +146,7 @@ CASES_LIST: list[Case] = [
         "the key is revoked while the sensor is deferred (the trigger gets 401)",
         RETRY,
         "AirflowException",
-        f"Waiting for Bifrost batch <batch> failed: {_GET} failed with HTTP 401: [virtual_key_not_found] virtual "
+        f"Waiting for Bifrost batch <batch> failed: {_GET} failed with HTTP 401 (virtual_key_not_found): virtual "
         f"key not found. Check the connection's credentials{ELLIPSIS}",
     ),
     Case(
@@ -155,7 +155,7 @@ CASES_LIST: list[Case] = [
         "virtual key whose budget is used up (402)",
         RETRY,
         "BifrostBudgetExceededError",
-        f"{_GET} failed with HTTP 402: [budget_exceeded] budget exceeded for this virtual key. The virtual key's "
+        f"{_GET} failed with HTTP 402 (budget_exceeded): budget exceeded for this virtual key. The virtual key's "
         "budget is used up: raise it in the gateway or use another key.",
     ),
     Case(
@@ -164,7 +164,7 @@ CASES_LIST: list[Case] = [
         "blocked virtual key (403)",
         RETRY,
         "BifrostPermissionError",
-        f"{_GET} failed with HTTP 403: [virtual_key_blocked] virtual key is blocked. The gateway's governance "
+        f"{_GET} failed with HTTP 403 (virtual_key_blocked): virtual key is blocked. The gateway's governance "
         "refused this request: ask its admin to allow this key, model or provider.",
     ),
     Case(
@@ -374,7 +374,7 @@ CASES_LIST: list[Case] = [
         '`provider="groq"`: 400 `unsupported_operation`',
         RETRY,
         "BifrostUnsupportedOperationError",
-        f"{_GET} failed with HTTP 400: [unsupported_operation] batch_retrieve is not supported by groq provider. "
+        f"{_GET} failed with HTTP 400 (unsupported_operation): batch_retrieve is not supported by groq provider. "
         "Bifrost has batch support only for: anthropic, azure, bedrock, gemini, openai, vertex.",
     ),
     Case(

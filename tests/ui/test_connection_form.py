@@ -168,7 +168,7 @@ def test_bifrost_connection_form_and_test_button(
     row.get_by_role("button", name="Test Connection").click()
     failure = toast(page, "Test Connection Failed")
     expect(failure).to_contain_text(refused[1])
-    expect(failure).to_contain_text("failed with HTTP 401: [virtual_key_not_found]")
+    expect(failure).to_contain_text("failed with HTTP 401 (virtual_key_not_found): virtual key not found")
     expect(failure).not_to_contain_text(WRONG_KEY)
     shots.append(screenshot(page, "bifrost-connection-test-wrong-key"))
     for shot in shots:
