@@ -48,6 +48,7 @@ def test_airflow_lists_the_provider_and_its_form() -> None:
         "from airflow.providers_manager import ProvidersManager as P; p = P();"
         "import json; print(json.dumps({'providers': list(p.providers),"
         "'widgets': sorted(k for k in p.connection_form_widgets if 'bifrost' in k),"
+        "'docs': p.providers['airflow-provider-bifrost'].data['documentation-url'],"
         "'behaviour': p.field_behaviours.get('bifrost')}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -55,3 +56,4 @@ def test_airflow_lists_the_provider_and_its_form() -> None:
     assert "airflow-provider-bifrost" in found["providers"]
     assert found["widgets"] == sorted(f"extra__bifrost__{name}" for name in EXTRA_FIELDS)
     assert found["behaviour"]["hidden_fields"] == ["schema"]
+    assert found["docs"].endswith("/docs/index.md"), "the package declares its documentation URL"
