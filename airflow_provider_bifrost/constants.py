@@ -22,6 +22,9 @@ DEFAULT_POLL_INTERVAL = 60.0
 DEFAULT_WAIT_TIMEOUT = 7 * 24 * 3600
 #: Transient failures in a row (network, 429, 5xx, garbled answers) after which a wait gives up.
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
+#: Seconds from the start of a wait during which a 404 counts as transient: a gateway may not know a batch
+#: created a moment ago (eventual consistency). After that a 404 fails the task at once.
+NOT_FOUND_GRACE = 30.0
 
 #: How long the provider may take over a batch, unless the task says otherwise.
 DEFAULT_COMPLETION_WINDOW = "24h"

@@ -3,6 +3,9 @@ Every exception this provider raises: one tree under :class:`BifrostError` (an `
 
 :class:`BifrostAPIError` and its subclasses are answers from the gateway (or a proxy in front of it);
 their message names the HTTP status, the method and path, and Bifrost's error type, code and message.
+Errors that retrying cannot change (a bad request, 401, 402, 403, 404, a bad parameter) are also
+``AirflowFailException``: they fail the task at once instead of burning its retries; the others (5xx, 429,
+network) are plain ``AirflowException``, which Airflow retries.
 No message ever contains a credential: requests are described by method and path only. Turning a
 response into one of these is the HTTP layer's job (:func:`airflow_provider_bifrost.hooks.http.api_error`).
 """
@@ -86,8 +89,8 @@ class BifrostAPIError(BifrostError):
         return self.hint
 
 
-class BifrostBadRequestError(BifrostAPIError):
-    """400, 413, 422 and other client errors: the request itself is wrong."""
+class BifrostBadRequestError(BifrostAPIError, AirflowFailException):
+    """400, 413, 422 and other client errors: the request itself is wrong; it fails the task without retries."""
 
     hint = "Check the task's parameters."
 
@@ -131,8 +134,8 @@ class BifrostOperationError(BifrostBadRequestError):
         return "The gateway refused the operation, so it is not retried: check the task's parameters."
 
 
-class BifrostAuthenticationError(BifrostAPIError):
-    """401: no credentials, or wrong ones."""
+class BifrostAuthenticationError(BifrostAPIError, AirflowFailException):
+    """401: no credentials, or wrong ones; it fails the task without retries."""
 
     hint = (
         "Check the connection's credentials: the virtual key (password, or extra `virtual_key` when a "
@@ -140,8 +143,8 @@ class BifrostAuthenticationError(BifrostAPIError):
     )
 
 
-class BifrostPermissionError(BifrostAPIError):
-    """403 (blocked key, model or provider) or 402 (budget exhausted)."""
+class BifrostPermissionError(BifrostAPIError, AirflowFailException):
+    """403 (blocked key, model or provider) or 402 (budget exhausted); it fails the task without retries."""
 
     hint = "The gateway's governance refused this request: ask its admin to allow this key, model or provider."
 
@@ -152,8 +155,11 @@ class BifrostBudgetExceededError(BifrostPermissionError):
     hint = "The virtual key's budget is used up: raise it in the gateway or use another key."
 
 
-class BifrostNotFoundError(BifrostAPIError):
-    """404: no such batch or file for this provider (or a wrong gateway URL)."""
+class BifrostNotFoundError(BifrostAPIError, AirflowFailException):
+    """
+    404: no such batch or file for this provider (or a wrong gateway URL); it fails the task without retries.
+    A wait forgives it for a short grace after the batch was created (``constants.NOT_FOUND_GRACE``).
+    """
 
     hint = "Check the id, the provider it belongs to, and the connection's gateway URL."
 

@@ -77,6 +77,8 @@ class BifrostHookMixin:
         poll_interval: float,
         timeout: float,
         cancel_on_kill: bool,
+        failed_share_threshold: float | None,
+        not_found_until: float | None,
     ) -> NoReturn:
         """
         Hand the wait for a batch to :class:`~airflow_provider_bifrost.triggers.bifrost.BifrostBatchTrigger`;
@@ -87,6 +89,8 @@ class BifrostHookMixin:
         :param poll_interval: seconds between status checks.
         :param timeout: seconds to wait in all.
         :param cancel_on_kill: cancel the batch when the deferred task is killed.
+        :param failed_share_threshold: the task's, for the trigger's closing log line.
+        :param not_found_until: unix time until which a 404 is transient.
         """
         from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger  # the trigger: at run time
 
@@ -98,6 +102,8 @@ class BifrostHookMixin:
                 poll_interval=poll_interval,
                 deadline=time.time() + timeout,
                 cancel_on_kill=cancel_on_kill,
+                failed_share_threshold=failed_share_threshold,
+                not_found_until=not_found_until,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=timeout) + DEFERRAL_GRACE,

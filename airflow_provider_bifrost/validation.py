@@ -148,16 +148,20 @@ def batch_profile(provider: str, custom: Mapping[str, str] | None = None) -> Pro
     return PROFILES[base]
 
 
-def check_batch_provider(provider: str, custom: Mapping[str, str] | None = None) -> None:
+def check_batch_provider(provider: object, custom: Mapping[str, str] | None = None, where: str = "") -> None:
     """
-    Reject a provider the gateway has no batch API for; a name that is not a known provider passes (a custom
-    provider, checked against the connection when the task runs).
+    Reject a provider the gateway has no batch API for; None, a template and a name that is not a known
+    provider pass (a custom provider, checked against the connection when the task runs).
 
-    :param provider: the provider named.
+    :param provider: the provider named (a task's ``provider`` argument).
     :param custom: the custom providers the connection declares.
+    :param where: appended to the message, e.g. ``" (task_id)"``.
     """
-    if provider in PROVIDERS or provider in (custom or {}):
-        batch_profile(provider, custom)
+    if isinstance(provider, str) and (provider in PROVIDERS or provider in (custom or {})):
+        try:
+            batch_profile(provider, custom)
+        except BifrostConfigError as exc:
+            raise BifrostConfigError(f"{exc}{where}") from None
 
 
 def check_positive_seconds(value: object, name: str, where: str = "") -> None:

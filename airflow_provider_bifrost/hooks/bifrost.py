@@ -110,6 +110,8 @@ class BifrostHook(BaseHook):
         deadline: float | None,
         log: logging.Logger | logging.LoggerAdapter[Any],
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        failed_share_threshold: float | None = None,
+        not_found_until: float | None = None,
     ) -> BatchPoll:
         """
         The poll decision of a wait on a batch, with the polling retry policy: the one way every wait is built.
@@ -120,6 +122,8 @@ class BifrostHook(BaseHook):
         :param deadline: unix time at which the wait times out (None: never).
         :param log: where the wait logs.
         :param max_consecutive_failures: failed checks in a row that end the wait.
+        :param failed_share_threshold: the waiting task's, for the closing line.
+        :param not_found_until: unix time until which a 404 counts as transient (the batch was just created).
         """
         return BatchPoll(
             batch_id,
@@ -128,6 +132,8 @@ class BifrostHook(BaseHook):
             deadline=deadline,
             retry=RetryPolicy.for_polling(poll_interval, max_consecutive_failures),
             log=log,
+            failed_share_threshold=failed_share_threshold,
+            not_found_until=not_found_until,
         )
 
     # -- connection ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from airflow_provider_bifrost.constants import (
     DEFAULT_CONN_NAME,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
+    NOT_FOUND_GRACE,
 )
 from airflow_provider_bifrost.creation import check_create_arguments
 from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostNotFoundError, BifrostTransportError
@@ -29,7 +30,7 @@ from airflow_provider_bifrost.idempotency import (
     task_instance_tag,
 )
 from airflow_provider_bifrost.mixins import BifrostHookMixin
-from airflow_provider_bifrost.outcome.events import settle_event, terminal_event
+from airflow_provider_bifrost.outcome.events import closing_line, settle_event, terminal_event
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.providers import TAG_IN_JOB_NAME
 from airflow_provider_bifrost.validation import check_positive_seconds, check_threshold, named_provider
@@ -291,20 +292,32 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         batch_id = self._batch_id = str(external_id)
         if not self.wait_for_completion:
             return self.get_job_result(batch_id, context)
+        not_found_until = time.time() + NOT_FOUND_GRACE
         if self.deferrable:
-            batch = self.hook.get_batch(batch_id, self.provider)
-            if batch.state is BatchState.RUNNING:
+            try:
+                batch = self.hook.get_batch(batch_id, self.provider)
+            except BifrostNotFoundError:  # just created, maybe not known yet: the trigger waits the grace out
+                batch = None
+            if batch is None or batch.state is BatchState.RUNNING:
                 self.defer_until_finished(
                     batch_id=batch_id,
                     provider=self.provider,
                     poll_interval=self.poll_interval,
                     timeout=self.timeout,
                     cancel_on_kill=self.cancel_on_kill,
+                    failed_share_threshold=self.failed_share_threshold,
+                    not_found_until=not_found_until,
                 )
             self._event = terminal_event(batch, self.provider)
             return self.get_job_result(batch_id, context)
         poll = self.hook.batch_poll(
-            batch_id, self.provider, poll_interval=self.poll_interval, deadline=time.time() + self.timeout, log=self.log
+            batch_id,
+            self.provider,
+            poll_interval=self.poll_interval,
+            deadline=time.time() + self.timeout,
+            log=self.log,
+            failed_share_threshold=self.failed_share_threshold,
+            not_found_until=not_found_until,
         )
         while (step := self.check_batch(poll)).event is None:
             time.sleep(step.wait)
@@ -332,7 +345,7 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         batch_id = event.get("batch_id") if isinstance(event, dict) else None
         if isinstance(event, dict):  # after a deferral the task starts afresh: take the provider the trigger used
             self.provider = event.get("provider") or self._resolve_provider()
-            self.log.info("Batch %s finished waiting: %s (%s)", batch_id, event.get("status"), event.get("message"))
+            self.log.info("Batch %s %s", batch_id, closing_line(event, self.failed_share_threshold))
         summary = settle_event(
             event,
             batch_id=None,

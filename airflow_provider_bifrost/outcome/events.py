@@ -3,9 +3,10 @@ The event contract of a wait on a batch, and settling an event into the task's o
 
 A wait ends with exactly one event, a JSON-safe dict: ``status`` (one of :data:`EVENT_STATUSES`),
 ``batch_id``, ``provider``, ``message`` and, when the batch was seen, ``batch_status`` and ``batch`` (its
-summary: counts, file ids, errors, timestamps; never the results). The trigger sends it; the sensor and
-the create operator build the same dict when they never defer; :func:`settle_event` turns it into the
-task's success, failure or timeout, accepting nothing else.
+summary: counts, file ids, errors, timestamps; never the results). An ``error`` event also says whether
+waiting again could change it (``permanent``: a 401, 403, 404, a refused request, a bad connection). The
+trigger sends it; the sensor and the create operator build the same dict when they never defer;
+:func:`settle_event` turns it into the task's success, failure or timeout, accepting nothing else.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ EVENT_OF_STATE = {
 
 
 def make_event(
-    status: str, batch_id: str, provider: str | None, batch: Batch | None = None, *, message: str
+    status: str,
+    batch_id: str,
+    provider: str | None,
+    batch: Batch | None = None,
+    *,
+    message: str,
+    permanent: bool = False,
 ) -> dict[str, Any]:
     """
     The payload of a batch event.
@@ -41,8 +48,11 @@ def make_event(
     :param provider: its provider.
     :param batch: the batch as last seen, if it was seen.
     :param message: what happened, for a person.
+    :param permanent: an ``error`` that waiting or retrying cannot change.
     """
     event: dict[str, Any] = {"status": status, "batch_id": batch_id, "provider": provider, "message": message}
+    if permanent:
+        event["permanent"] = True
     if batch is not None:
         event["batch_status"] = batch.status
         event["batch"] = batch.summary(provider or "")
@@ -74,7 +84,8 @@ def settle_event(
     Only known events are accepted. ``failed``, ``expired`` and ``cancelled`` raise
     ``AirflowFailException`` (waiting again cannot change them), as does a finished batch whose share
     of unsuccessful requests reaches ``failed_share_threshold``; ``error`` raises ``AirflowException``
-    (retried); ``timeout`` raises what ``on_timeout`` returns.
+    (retried), or ``AirflowFailException`` when it is ``permanent``; ``timeout`` raises what ``on_timeout``
+    returns.
 
     :param event: the event payload.
     :param batch_id: the batch the task waited for; None to take the event's.
@@ -97,8 +108,27 @@ def settle_event(
     if status == "timeout":
         raise on_timeout(str(message))
     if status == "error":
-        raise AirflowException(f"Waiting for Bifrost batch {batch_id} failed: {message}")
+        cls = AirflowFailException if event.get("permanent") else AirflowException
+        raise cls(f"Waiting for Bifrost batch {batch_id} failed: {message}")
     raise AirflowFailException(f"Bifrost batch {batch_id} ended {event.get('batch_status')}: {message}")
+
+
+def failed_share_verdict(summary: dict[str, Any], threshold: float | None, batch_id: str | None) -> str | None:
+    """
+    Why a finished batch fails by its share of unsuccessful requests, or None when it does not.
+
+    :param summary: the batch summary (``request_counts`` and ``status``).
+    :param threshold: the share in (0, 1]; None: never fail on it.
+    :param batch_id: the batch, for the message.
+    """
+    counts = summary.get("request_counts") or {}
+    total, unsuccessful = int(counts.get("total") or 0), unsuccessful_requests(counts)
+    if threshold is None or not total or unsuccessful / total < threshold:
+        return None
+    return (
+        f"Bifrost batch {batch_id} {summary.get('status')}, but {unsuccessful:,} of {total:,} requests did not "
+        f"succeed ({unsuccessful / total:.0%}), at or above failed_share_threshold={threshold}."
+    )
 
 
 def check_failed_share(summary: dict[str, Any], threshold: float | None, batch_id: str | None) -> None:
@@ -109,12 +139,24 @@ def check_failed_share(summary: dict[str, Any], threshold: float | None, batch_i
     :param threshold: the share in (0, 1]; None: never fail on it.
     :param batch_id: the batch, for the message.
     """
-    counts = summary.get("request_counts") or {}
-    total, unsuccessful = int(counts.get("total") or 0), unsuccessful_requests(counts)
-    if threshold is None or not total:
-        return
-    if unsuccessful / total >= threshold:
-        raise AirflowFailException(
-            f"Bifrost batch {batch_id} {summary.get('status')}, but {unsuccessful:,} of {total:,} requests did not "
-            f"succeed ({unsuccessful / total:.0%}), at or above failed_share_threshold={threshold}."
-        )
+    if (verdict := failed_share_verdict(summary, threshold, batch_id)) is not None:
+        raise AirflowFailException(verdict)
+
+
+def closing_line(event: dict[str, Any], threshold: float | None) -> str:
+    """
+    How a wait ended, and what the task will do about it: never "success" for a batch the threshold fails.
+
+    :param event: the event the wait ends with.
+    :param threshold: the waiting task's ``failed_share_threshold`` (None: not known or never).
+    """
+    status, message = event.get("status"), event.get("message", "")
+    outcome = f"{event.get('batch_status') or status}: {message}"
+    if status == "success":
+        verdict = failed_share_verdict(event.get("batch") or {}, threshold, event.get("batch_id"))
+        return f"{outcome}; the task fails: {verdict}" if verdict else f"{outcome}; the task succeeds"
+    if status == "timeout":
+        return f"timed out: {message}"
+    if status == "error":
+        return f"{'error' if event.get('permanent') else 'error, worth a retry'}: {message}"
+    return f"{outcome}; the task fails"

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bifrost.exceptions import (
+    BifrostNotFoundError,
     BifrostProtocolError,
     BifrostRateLimitError,
     BifrostServerError,
     BifrostTransportError,
 )
-from airflow_provider_bifrost.outcome.events import make_event, terminal_event
+from airflow_provider_bifrost.outcome.events import closing_line, make_event, terminal_event
 from airflow_provider_bifrost.outcome.status import IN_PROGRESS_STATUSES, BatchState
 
 if TYPE_CHECKING:
@@ -52,9 +53,11 @@ class BatchPoll:
     Feed it each status check with :meth:`observed` (the batch) or :meth:`failed` (the error); each returns
     a :class:`PollStep`. A terminal status ends the wait with its event; a permanent error ends it with an
     ``error`` event; a transient one (:data:`TRANSIENT_ERRORS`) is checked again after the retry policy's
-    backoff, until ``retry.max_retries`` + 1 failures in a row end it with an ``error`` event. At the
-    ``deadline`` one last check is asked for at once; if the batch is still running then (or that check
-    fails), the wait ends with a ``timeout`` event.
+    backoff, until ``retry.max_retries`` + 1 failures in a row end it with an ``error`` event. A 404 is
+    permanent, but for a short grace after the batch was created (``not_found_until``), as a gateway may not
+    know a new batch at once. At the ``deadline`` one last check is asked for at once; if the batch is still
+    running then (or that check fails), the wait ends with a ``timeout`` event. The closing log line says
+    what the task will do (``failed_share_threshold``), never "success" for a task about to fail.
 
     :param batch_id: the batch.
     :param provider: its provider.
@@ -62,6 +65,8 @@ class BatchPoll:
     :param deadline: unix time after which the wait times out (None: never).
     :param retry: backoff and budget of consecutive failures (see ``RetryPolicy.for_polling``).
     :param log: where the decision is logged (the trigger's or the task's logger).
+    :param failed_share_threshold: the waiting task's, for the closing line (None: not known or never).
+    :param not_found_until: unix time until which a 404 counts as transient (None: never).
     """
 
     def __init__(
@@ -73,12 +78,16 @@ class BatchPoll:
         deadline: float | None,
         retry: RetryPolicy,
         log: logging.Logger | logging.LoggerAdapter[Any],
+        failed_share_threshold: float | None = None,
+        not_found_until: float | None = None,
     ) -> None:
         self.batch_id = batch_id
         self.provider = provider
         self.poll_interval = poll_interval
         self.deadline = deadline
         self.log = log
+        self.failed_share_threshold = failed_share_threshold
+        self.not_found_until = not_found_until
         self.batch: Batch | None = None
         self._failures = retry.streak()
         self._last_check = False
@@ -94,7 +103,7 @@ class BatchPoll:
         self._failures.reset()
         if batch.state is not BatchState.RUNNING:
             event = terminal_event(batch, self.provider)
-            self.log.info("Batch %s: %s (%s)", self.batch_id, event["status"], event["message"])
+            self.log.info("Batch %s %s", self.batch_id, closing_line(event, self.failed_share_threshold))
             return PollStep(event)
         if self._last_check:
             return self._timed_out()
@@ -111,8 +120,9 @@ class BatchPoll:
         if self._last_check:
             self.log.warning("Batch %s: status check at the deadline failed: %s", self.batch_id, error)
             return self._timed_out()
-        if not isinstance(error, TRANSIENT_ERRORS):
-            return self._end("error", None, str(error))
+        in_grace = self.not_found_until is not None and now < self.not_found_until
+        if not isinstance(error, TRANSIENT_ERRORS) and not (in_grace and isinstance(error, BifrostNotFoundError)):
+            return self._end("error", None, str(error), permanent=True)
         wait = self._failures.failed(error)
         if wait is None:
             count = self._failures.count
@@ -136,6 +146,7 @@ class BatchPoll:
             status = f" (last status {batch.status!r}: a status this provider does not know, so taken as running)"
         return self._end("timeout", batch, f"batch {self.batch_id} did not finish before the deadline{status}")
 
-    def _end(self, status: str, batch: Batch | None, message: str) -> PollStep:
-        self.log.info("Batch %s: %s (%s)", self.batch_id, status, message)
-        return PollStep(make_event(status, self.batch_id, self.provider, batch, message=message))
+    def _end(self, status: str, batch: Batch | None, message: str, *, permanent: bool = False) -> PollStep:
+        event = make_event(status, self.batch_id, self.provider, batch, message=message, permanent=permanent)
+        self.log.info("Batch %s %s", self.batch_id, closing_line(event, self.failed_share_threshold))
+        return PollStep(event)

@@ -7,16 +7,22 @@ the trigger are imported when the task runs (``tests/unit/test_import_cost.py``)
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_bifrost.constants import DEFAULT_CONN_NAME, DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT
-from airflow_provider_bifrost.exceptions import BifrostConfigError
+from airflow_provider_bifrost.constants import (
+    DEFAULT_CONN_NAME,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    NOT_FOUND_GRACE,
+)
+from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostNotFoundError
 from airflow_provider_bifrost.mixins import BifrostHookMixin
-from airflow_provider_bifrost.outcome.events import settle_event, terminal_event
+from airflow_provider_bifrost.outcome.events import closing_line, settle_event, terminal_event
 from airflow_provider_bifrost.outcome.status import BatchState
-from airflow_provider_bifrost.validation import check_threshold, validate_id
+from airflow_provider_bifrost.validation import check_batch_provider, check_threshold, validate_id
 from airflow_provider_bifrost.version_compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 if TYPE_CHECKING:
@@ -76,6 +82,7 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
                 f"got {poke_interval!r} ({self.task_id})"
             )
         check_threshold(failed_share_threshold, f" ({self.task_id})")
+        check_batch_provider(provider, where=f" ({self.task_id})")
         self.batch_id = batch_id
         self.provider = provider
         self.bifrost_conn_id = bifrost_conn_id
@@ -94,28 +101,41 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
         self._resolve()
         if not self.deferrable:
             return super().execute(context)
-        batch = self.hook.get_batch(self.batch_id, self.provider)
-        self.log.info("%s", batch.progress_line())
-        if batch.state is not BatchState.RUNNING:  # finished already: the same outcome as after a poke
-            try:
-                return self.execute_complete(context, terminal_event(batch, self.provider))
-            except (AirflowFailException, AirflowSensorTimeout) as exc:
-                if self.soft_fail or self.never_fail:
-                    raise AirflowSkipException(f"Skipping: {exc} (soft_fail/never_fail is set)") from exc
-                raise
+        not_found_until = time.time() + NOT_FOUND_GRACE
+        try:
+            batch = self.hook.get_batch(self.batch_id, self.provider)
+        except BifrostNotFoundError:  # a batch created a moment ago may not be known yet: the trigger waits it out
+            self.log.info("Batch %s is not known yet; waiting up to %g s for it", self.batch_id, NOT_FOUND_GRACE)
+        else:
+            self.log.info("%s", batch.progress_line())
+            if batch.state is not BatchState.RUNNING:  # finished already: the same outcome as after a poke
+                try:
+                    return self.execute_complete(context, terminal_event(batch, self.provider))
+                except (AirflowFailException, AirflowSensorTimeout) as exc:
+                    if self.soft_fail or self.never_fail:
+                        raise AirflowSkipException(f"Skipping: {exc} (soft_fail/never_fail is set)") from exc
+                    raise
         self.defer_until_finished(
             batch_id=self.batch_id,
             provider=self.provider,
             poll_interval=self.poke_interval,
             timeout=self.timeout,
             cancel_on_kill=self.cancel_on_kill,
+            failed_share_threshold=self.failed_share_threshold,
+            not_found_until=not_found_until,
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
         """One status check (poke and reschedule modes), decided like the trigger's; logs the progress."""
         if self._poll is None:  # the sensor's own timeout bounds the wait in these modes
             self._poll = self.hook.batch_poll(
-                self.batch_id, self.provider, poll_interval=self.poke_interval, deadline=None, log=self.log
+                self.batch_id,
+                self.provider,
+                poll_interval=self.poke_interval,
+                deadline=None,
+                log=self.log,
+                failed_share_threshold=self.failed_share_threshold,
+                not_found_until=time.time() + NOT_FOUND_GRACE,
             )
         step = self.check_batch(self._poll)
         if step.event is None:
@@ -130,9 +150,7 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
         :param event: the trigger's event payload.
         """
         if isinstance(event, dict):
-            self.log.info(
-                "Batch %s finished waiting: %s (%s)", self.batch_id, event.get("status"), event.get("message")
-            )
+            self.log.info("Batch %s %s", self.batch_id, closing_line(event, self.failed_share_threshold))
         return settle_event(
             event,
             batch_id=self.batch_id,

@@ -17,6 +17,7 @@ from airflow_provider_bifrost.constants import (
 from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostError
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook
 from airflow_provider_bifrost.outcome.events import make_event
+from airflow_provider_bifrost.validation import check_batch_provider
 from airflow_provider_bifrost.version_compat import AIRFLOW_V_3_3_PLUS, warn_once
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class BifrostBatchTrigger(BaseTrigger):
         absolute, so it survives the trigger moving to another triggerer process.
     :param cancel_on_kill: cancel the batch when a user kills the deferred task (Airflow 3.3+).
     :param max_consecutive_failures: transient failures in a row before an ``error`` event.
+    :param failed_share_threshold: the waiting task's, so the closing log line says what the task will do.
+    :param not_found_until: unix time until which a 404 is transient (a batch created a moment ago).
     """
 
     def __init__(
@@ -61,10 +64,13 @@ class BifrostBatchTrigger(BaseTrigger):
         deadline: float | None = None,
         cancel_on_kill: bool = False,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        failed_share_threshold: float | None = None,
+        not_found_until: float | None = None,
     ) -> None:
         super().__init__()
         if not poll_interval > 0:
             raise BifrostConfigError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        check_batch_provider(provider)
         if max_consecutive_failures < 1:
             raise BifrostConfigError(f"max_consecutive_failures must be at least 1, got {max_consecutive_failures!r}")
         self.batch_id = batch_id
@@ -80,6 +86,8 @@ class BifrostBatchTrigger(BaseTrigger):
                 "3.3+ tells the trigger (a task killed while it runs in a worker still cancels it)",
             )
         self.max_consecutive_failures = max_consecutive_failures
+        self.failed_share_threshold = failed_share_threshold
+        self.not_found_until = not_found_until
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and keyword arguments; no secret, only the connection id."""
@@ -93,6 +101,8 @@ class BifrostBatchTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "cancel_on_kill": self.cancel_on_kill,
                 "max_consecutive_failures": self.max_consecutive_failures,
+                "failed_share_threshold": self.failed_share_threshold,
+                "not_found_until": self.not_found_until,
             },
         )
 
@@ -112,6 +122,8 @@ class BifrostBatchTrigger(BaseTrigger):
                     deadline=self.deadline,
                     log=log,
                     max_consecutive_failures=self.max_consecutive_failures,
+                    failed_share_threshold=self.failed_share_threshold,
+                    not_found_until=self.not_found_until,
                 )
                 while True:
                     try:
@@ -123,9 +135,9 @@ class BifrostBatchTrigger(BaseTrigger):
                     if step.event is not None:
                         return step.event
                     await asyncio.sleep(step.wait)
-        except BifrostError as exc:
-            log.info("Batch %s: error (%s)", self.batch_id, exc)
-            return make_event("error", self.batch_id, self.provider, message=str(exc))
+        except BifrostError as exc:  # the connection or the provider: nothing a poll could change
+            log.info("Batch %s error: %s", self.batch_id, exc)
+            return make_event("error", self.batch_id, self.provider, message=str(exc), permanent=True)
 
     async def on_kill(self) -> None:
         """When a user kills the deferred task (Airflow 3.3+), cancel the batch if ``cancel_on_kill``."""

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from airflow_provider_bifrost.constants import NOT_FOUND_GRACE
+
 DOC = Path(__file__).parents[2] / "docs" / "bad-input.md"
 
 #: Task states, as Airflow shows them.
@@ -134,7 +136,7 @@ CASES_LIST: list[Case] = [
         "conn_wrong_key",
         "connection",
         "virtual key the gateway does not know (401)",
-        RETRY,
+        FAILED,
         "BifrostAuthenticationError",
         f"{_GET} failed with HTTP 401 (virtual_key_not_found): virtual key not found. Check the connection's "
         "credentials: the virtual key (password, or extra `virtual_key` when a login is set), the gateway "
@@ -144,8 +146,8 @@ CASES_LIST: list[Case] = [
         "conn_wrong_key_while_waiting",
         "connection",
         "the key is revoked while the sensor is deferred (the trigger gets 401)",
-        RETRY,
-        "AirflowException",
+        FAILED,
+        "AirflowFailException",
         f"Waiting for Bifrost batch <batch> failed: {_GET} failed with HTTP 401 (virtual_key_not_found): virtual "
         f"key not found. Check the connection's credentials{ELLIPSIS}",
     ),
@@ -153,7 +155,7 @@ CASES_LIST: list[Case] = [
         "conn_budget_exceeded",
         "connection",
         "virtual key whose budget is used up (402)",
-        RETRY,
+        FAILED,
         "BifrostBudgetExceededError",
         f"{_GET} failed with HTTP 402 (budget_exceeded): budget exceeded for this virtual key. The virtual key's "
         "budget is used up: raise it in the gateway or use another key.",
@@ -162,7 +164,7 @@ CASES_LIST: list[Case] = [
         "conn_blocked",
         "connection",
         "blocked virtual key (403)",
-        RETRY,
+        FAILED,
         "BifrostPermissionError",
         f"{_GET} failed with HTTP 403 (virtual_key_blocked): virtual key is blocked. The gateway's governance "
         "refused this request: ask its admin to allow this key, model or provider.",
@@ -319,6 +321,15 @@ CASES_LIST: list[Case] = [
         "Operator arg `timeout` must be timedelta object or a non-negative number",
     ),
     Case(
+        "param_provider_without_batch_api",
+        "parameters",
+        '`BifrostBatchSensor(provider="groq")` (likewise the results operator and the trigger)',
+        IMPORT_ERROR,
+        "BifrostConfigError",
+        "provider 'groq' has no batch API in Bifrost; use one of anthropic, azure, bedrock, gemini, openai, vertex. "
+        "(wait)",
+    ),
+    Case(
         "param_sensor_bad_threshold",
         "parameters",
         "`BifrostBatchSensor(failed_share_threshold=1.5)`",
@@ -362,20 +373,21 @@ CASES_LIST: list[Case] = [
     Case(
         "resp_not_found",
         "responses",
-        "404: no such batch",
-        RETRY,
+        "404: no such batch, when exporting it",
+        FAILED,
         "BifrostNotFoundError",
         f"{_GET} failed with HTTP 404: batch not found: <batch>. Check the id, the provider it belongs to, and the "
         "connection's gateway URL.",
     ),
     Case(
-        "resp_unsupported_operation",
+        "resp_not_found_while_waiting",
         "responses",
-        '`provider="groq"`: 400 `unsupported_operation`',
-        RETRY,
-        "BifrostUnsupportedOperationError",
-        f"{_GET} failed with HTTP 400 (unsupported_operation): batch_retrieve is not supported by groq provider. "
-        "Bifrost has batch support only for: anthropic, azure, bedrock, gemini, openai, vertex.",
+        f"404 while waiting, after the first {NOT_FOUND_GRACE:g} s (a gateway may not know a batch created a moment "
+        "ago: until then a 404 is retried)",
+        FAILED,
+        "AirflowFailException",
+        f"Waiting for Bifrost batch <batch> failed: {_GET} failed with HTTP 404: batch not found: <batch>. Check "
+        "the id, the provider it belongs to, and the connection's gateway URL.",
     ),
     Case(
         "resp_html_error_page",

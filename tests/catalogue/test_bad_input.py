@@ -20,6 +20,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -492,12 +493,29 @@ def test_param_operator_bad_compression(tmp_path: Path) -> None:
 
 
 def test_resp_not_found(gateway: EmulatorClient) -> None:
-    check("resp_not_found", raised(lambda: sensor("batch_missing").execute(CONTEXT)), batch="batch_missing")
+    check("resp_not_found", raised(lambda: exporter("batch_missing").execute(CONTEXT)), batch="batch_missing")
+    assert len(gateway.requests()) == 1, "a 404 is not retried"
 
 
-def test_resp_unsupported_operation(gateway: EmulatorClient) -> None:
-    exc = raised(lambda: sensor("batch_1", provider="groq").execute(CONTEXT))
-    check("resp_unsupported_operation", exc, batch="batch_1")
+def test_resp_not_found_while_waiting(gateway: EmulatorClient) -> None:
+    waiting = sensor("batch_missing", poke_interval=0.05)
+    deferred = raised(lambda: waiting.execute(CONTEXT))
+    assert isinstance(deferred, TaskDeferred), "within the grace a 404 is waited out in the triggerer"
+    trigger = deferred.trigger
+    assert isinstance(trigger, BifrostBatchTrigger) and trigger.not_found_until is not None
+    trigger.not_found_until = time.time() + 0.3  # the rest of the grace, shortened
+    event = run_trigger(trigger)
+    assert len(gateway.requests()) > 2, "the 404 was checked again during the grace"
+    check(
+        "resp_not_found_while_waiting", raised(lambda: waiting.execute_complete(CONTEXT, event)), batch="batch_missing"
+    )
+
+
+def test_param_provider_without_batch_api(tmp_path: Path) -> None:
+    statement = "BifrostBatchSensor(task_id='wait', batch_id='b', provider='groq')"
+    refused_at_parse_time(tmp_path, "param_provider_without_batch_api", statement)
+    for build in (lambda: exporter("b", provider="groq"), lambda: BifrostBatchTrigger("b", "groq")):
+        assert "provider 'groq' has no batch API" in str(raised(build))
 
 
 def test_resp_html_error_page(gateway: EmulatorClient) -> None:

@@ -184,6 +184,8 @@ def test_serialize_round_trip_holds_no_secret() -> None:
         "deadline": 1_900_000_000.5,
         "cancel_on_kill": True,
         "max_consecutive_failures": 4,
+        "failed_share_threshold": None,
+        "not_found_until": None,
     }
     json.dumps(kwargs)
 
