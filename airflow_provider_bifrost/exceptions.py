@@ -33,6 +33,10 @@ class BifrostTransportError(BifrostError):
     """The gateway could not be reached, or the connection failed, after every retry."""
 
 
+class BifrostStorageError(BifrostError):
+    """Object storage failed for a cause that may pass (no credentials, access denied, unreachable): retried."""
+
+
 class BifrostResultsNotReadyError(BifrostError):
     """The gateway has no results for a batch yet (e.g. Bedrock writes them after the job ends): try again later."""
 

@@ -198,3 +198,17 @@ def check_compression(compression: object, where: str = "") -> None:
     """
     if compression is not None and compression not in COMPRESSIONS:
         raise BifrostConfigError(f"compression must be None or one of {COMPRESSIONS}, got {compression!r}{where}")
+
+
+def check_storage_uri(uri: object, name: str) -> None:
+    """
+    Reject a storage location that is not a URI with a scheme (a bare path is ambiguous across workers).
+
+    :param uri: the value given.
+    :param name: the parameter it came from (``input_uri``, ``output_uri``).
+    """
+    if not isinstance(uri, str) or "://" not in uri:
+        raise BifrostConfigError(
+            f"{name} {uri!r} is not a storage URI; write it with its scheme, e.g. s3://bucket/prefix or "
+            "file:///absolute/path."
+        )

@@ -173,7 +173,11 @@ def upload_source(source: Any) -> tuple[Callable[[], Any], str]:
             raise BifrostConfigError(f"upload source {os.fspath(source)!r} is not a file.")
         return (lambda: _open_local(source)), PurePath(os.fspath(source)).name
     if hasattr(source, "open") and hasattr(source, "name"):
-        if not source.is_file():
+        try:  # info, unlike is_file(), says why it cannot see the file (no credentials, refused, unreachable)
+            kind = source.fs.info(source.path).get("type")
+        except FileNotFoundError:
+            kind = None
+        if kind != "file":
             raise BifrostConfigError(f"upload source {source} is not a file.")
         return (lambda: source.open("rb")), source.name
     raise BifrostConfigError(f"upload source must be a path or an ObjectStoragePath, not {type(source).__name__}.")

@@ -33,13 +33,21 @@ from airflow_provider_bifrost.mixins import BifrostHookMixin
 from airflow_provider_bifrost.outcome.events import closing_line, settle_event, terminal_event
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.providers import TAG_IN_JOB_NAME
-from airflow_provider_bifrost.validation import check_positive_seconds, check_threshold, named_provider
+from airflow_provider_bifrost.validation import (
+    check_positive_seconds,
+    check_storage_uri,
+    check_threshold,
+    is_given,
+    named_provider,
+)
 from airflow_provider_bifrost.version_compat import AirflowFailException, ResumableJobMixin
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Context
+
+    from airflow_provider_bifrost.hooks.models import FileObject
 
 #: The task state store key (Airflow 3.3+) under which the create operator saves its batch id.
 BATCH_STATE_KEY = "bifrost_batch_id"
@@ -205,6 +213,8 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
                 reserved_metadata=True,
                 reserved_body=RESERVED_BODY,
             )
+            if is_given(self.input_uri) and literal(self.input_uri):
+                check_storage_uri(self.input_uri, "input_uri")
         except BifrostConfigError as exc:
             raise BifrostConfigError(f"{self._who}: {exc}") from None
 
@@ -229,9 +239,7 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
             return earlier
         input_file_id = self.input_file_id or None
         if self.input_uri:
-            from airflow_provider_bifrost.storage.paths import storage_path  # object storage: at run time
-
-            upload = self.hook.upload_file(storage_path(self.input_uri, self.input_conn_id or None), self.provider)
+            upload = self._upload()
             self.log.info("Uploaded %s as file %s (%s bytes)", self.input_uri, upload.id, upload.bytes)
             input_file_id = upload.id
         metadata = {**(self.metadata or {}), TI_KEY_FIELD: key, TI_NAME_FIELD: name}
@@ -257,6 +265,24 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         self.log.info("Submitted batch %s (%s): %s", batch.id, self.provider, batch.progress_line())
         self._batch_id = batch.id
         return batch.id
+
+    def _upload(self) -> FileObject:
+        """Stream ``input_uri`` to the gateway's files API; a storage failure names its cause and ``input_uri``."""
+        from airflow_provider_bifrost.storage.errors import is_anonymous, storage_errors  # storage: at run time
+        from airflow_provider_bifrost.storage.paths import plain_uri, storage_path
+
+        assert self.input_uri is not None
+        source = storage_path(self.input_uri, self.input_conn_id or None, name="input_uri")
+        with storage_errors("input_uri", plain_uri(source), "input_conn_id", source.fs):
+            try:
+                kind = source.fs.info(source.path).get("type")  # unlike is_file(), it says why it sees no file
+            except FileNotFoundError:
+                if is_anonymous(source.fs):  # anonymous access sees nothing: storage_errors names the credentials
+                    raise
+                kind = None
+            if kind != "file":
+                raise BifrostConfigError(f"input_uri {plain_uri(source)} is not a file: give the JSONL file's URI.")
+            return self.hook.upload_file(source, self.provider)
 
     def _find_tagged(self, key: str, context: Context) -> str | None:
         """The newest batch tagged with this task instance, if it is running or completed."""

@@ -18,6 +18,7 @@ import msgspec
 from airflow_provider_bifrost.exceptions import BifrostResultsNotReadyError
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.results.records import RecordBlock, ResultRecord
+from airflow_provider_bifrost.storage.errors import storage_errors
 from airflow_provider_bifrost.storage.manifest import ExportCounts, Manifest, write_manifest
 from airflow_provider_bifrost.storage.paths import export_folder, plain_uri, storage_path
 from airflow_provider_bifrost.storage.shards import ShardWriter
@@ -176,20 +177,21 @@ class ResultsExport:
         """
         root = storage_path(output_uri.rstrip("/"), output_conn_id)
         folder = export_folder(root, self.batch_id)
-        writer = ShardWriter(folder, items_per_file=results_per_file, compression=compression)
-        results = self._results(lean=True)
-        progress = ExportProgress(self.log, self.batch_id)
-        succeeded = from_error_file = 0
-        try:
-            for block, from_errors in self._blocks(results):
-                writer.write_block(block)
-                progress.add(len(block), len(block.jsonl) + 1)
-                succeeded += block.succeeded()
-                from_error_file += len(block) if from_errors else 0
-            shards = writer.finish()
-        except BaseException:
-            writer.abort()
-            raise
+        with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs):
+            writer = ShardWriter(folder, items_per_file=results_per_file, compression=compression)
+            results = self._results(lean=True)
+            progress = ExportProgress(self.log, self.batch_id)
+            succeeded = from_error_file = 0
+            try:
+                for block, from_errors in self._blocks(results):
+                    writer.write_block(block)
+                    progress.add(len(block), len(block.jsonl) + 1)
+                    succeeded += block.succeeded()
+                    from_error_file += len(block) if from_errors else 0
+                shards = writer.finish()
+            except BaseException:
+                writer.abort()
+                raise
         progress.report("exported")
         self._check_count(progress.items)
         manifest = Manifest(
@@ -210,7 +212,8 @@ class ResultsExport:
             results_per_file=results_per_file,
             partial=self.batch.state is not BatchState.SUCCEEDED,
         ).to_dict()
-        self.log.info("Batch %s: manifest at %s", self.batch_id, write_manifest(folder, manifest))
+        with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs):
+            self.log.info("Batch %s: manifest at %s", self.batch_id, write_manifest(folder, manifest))
         return manifest
 
     def _results(self, *, lean: bool) -> BatchResults | None:

@@ -11,9 +11,11 @@ from airflow.sdk.io.fs import get_fs
 from airflow.sdk.io.store import attach
 
 from airflow_provider_bifrost.exceptions import BifrostConfigError
+from airflow_provider_bifrost.storage.errors import is_anonymous, missing_bucket, storage_errors
+from airflow_provider_bifrost.validation import check_storage_uri
 
 
-def storage_path(uri: str, conn_id: str | None = None) -> ObjectStoragePath:
+def storage_path(uri: str, conn_id: str | None = None, *, name: str = "output_uri") -> ObjectStoragePath:
     """
     An ``ObjectStoragePath`` for ``uri`` whose filesystem is reachable.
 
@@ -22,19 +24,16 @@ def storage_path(uri: str, conn_id: str | None = None) -> ObjectStoragePath:
 
     :param uri: e.g. ``s3://bucket/prefix``, ``file:///data/out``, ``memory://bucket/out``.
     :param conn_id: the Airflow connection of the storage (e.g. an AWS connection for ``s3://``).
+    :param name: the parameter the URI came from, named in errors (``output_uri``, ``input_uri``).
     """
-    if not isinstance(uri, str) or "://" not in uri:
-        raise BifrostConfigError(
-            f"output_uri {uri!r} is not a storage URI; write it with its scheme, e.g. s3://bucket/prefix or "
-            "file:///absolute/path."
-        )
+    check_storage_uri(uri, name)
     scheme = uri.split("://", 1)[0].lower()
     try:
         get_fs(scheme, conn_id)  # Airflow's own registry (providers); builds no cached store
     except ValueError:
         if scheme not in fsspec.available_protocols() and scheme not in fsspec.registry:
             raise BifrostConfigError(
-                f"output_uri {uri!r}: no filesystem is installed for scheme {scheme!r}. Install the Airflow "
+                f"{name} {uri!r}: no filesystem is installed for scheme {scheme!r}. Install the Airflow "
                 "provider that brings it (s3: apache-airflow-providers-amazon[s3fs], gs: "
                 "apache-airflow-providers-google) or use file://."
             ) from None
@@ -52,7 +51,8 @@ FOLDER_NAME_MAX = 160
 def prepare_folder(folder: ObjectStoragePath) -> None:
     """
     Make ``folder`` ready to receive files: create it on a local disk; on an object store, where
-    folders are only key prefixes, check that the bucket exists (an export never creates buckets).
+    folders are only key prefixes, check that the bucket exists (an export never creates buckets). A
+    refusal, missing credentials or an unreachable endpoint is named as such (:mod:`.errors`).
 
     :param folder: the export's folder.
     """
@@ -66,11 +66,14 @@ def prepare_folder(folder: ObjectStoragePath) -> None:
             ) from None
         return
     bucket = folder.path.lstrip("/").split("/", 1)[0]
-    if folder.protocol in BUCKET_SCHEMES and not folder.fs.exists(bucket):
-        raise BifrostConfigError(
-            f"output_uri: bucket {bucket!r} does not exist, or the storage connection cannot see it; create it "
-            "first (the export never creates buckets)."
-        )
+    if folder.protocol in BUCKET_SCHEMES:
+        with storage_errors("output_uri", plain_uri(folder), "output_conn_id", folder.fs):
+            try:
+                folder.fs.info(bucket)  # unlike exists(), it says why it cannot see the bucket
+            except FileNotFoundError:
+                if is_anonymous(folder.fs):
+                    raise  # anonymous access sees no bucket: storage_errors names the missing credentials
+                raise missing_bucket("output_uri", bucket) from None
 
 
 def folder_name(batch_id: str) -> str:

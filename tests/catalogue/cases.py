@@ -531,6 +531,58 @@ CASES_LIST: list[Case] = [
         "(the export never creates buckets).",
     ),
     Case(
+        "storage_no_credentials",
+        "storage",
+        "`s3://` with an AWS connection that has no credentials (Airflow then tries anonymous access)",
+        RETRY,
+        "BifrostStorageError",
+        "output_uri s3://<bucket>/exports/<batch>: no credentials for this storage, so the access was anonymous and "
+        "refused: set output_conn_id to a connection with credentials (e.g. an AWS connection with a key, a role or "
+        "a profile).",
+    ),
+    Case(
+        "storage_access_denied",
+        "storage",
+        "`s3://` endpoint that refuses the credentials (403 `AccessDenied`)",
+        RETRY,
+        "BifrostStorageError",
+        f"output_uri s3://<bucket>/exports/<batch>: access denied {ELLIPSIS}",
+    ),
+    Case(
+        "storage_unreachable",
+        "storage",
+        "`s3://` endpoint nothing listens on",
+        RETRY,
+        "BifrostStorageError",
+        "output_uri s3://<bucket>/exports/<batch>: the storage endpoint cannot be reached (ConnectionRefusedError): "
+        "check the endpoint of the output_conn_id connection and the network; the task is retried.",
+    ),
+    Case(
+        "storage_input_access_denied",
+        "storage",
+        "`input_uri` on an `s3://` endpoint that refuses the credentials (403): named `input_uri`, not `output_uri`",
+        RETRY,
+        "BifrostStorageError",
+        f"input_uri s3://<bucket>/requests.jsonl: access denied {ELLIPSIS}",
+    ),
+    Case(
+        "storage_input_missing",
+        "storage",
+        "`input_uri` naming a file that does not exist",
+        FAILED,
+        "BifrostConfigError",
+        "input_uri file://<path>/missing.jsonl is not a file: give the JSONL file's URI.",
+    ),
+    Case(
+        "param_input_uri_no_scheme",
+        "parameters",
+        '`input_uri="/data/requests.jsonl"`: refused when the DAG is parsed, naming `input_uri`',
+        IMPORT_ERROR,
+        "BifrostConfigError",
+        "BifrostCreateBatchOperator(task_id='create'): input_uri '/data/requests.jsonl' is not a storage URI; write "
+        "it with its scheme, e.g. s3://bucket/prefix or file:///absolute/path.",
+    ),
+    Case(
         "storage_disk_full",
         "storage",
         "the disk fills up mid-export (writes raise `ENOSPC`): every file of the attempt is removed, no manifest",

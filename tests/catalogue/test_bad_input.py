@@ -24,6 +24,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
@@ -33,7 +34,7 @@ from fsspec.registry import known_implementations
 from airflow_provider_bifrost.exceptions import BifrostConfigError
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook
 from airflow_provider_bifrost.hooks.retry import RetryPolicy
-from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator
+from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator, BifrostCreateBatchOperator
 from airflow_provider_bifrost.sensors.bifrost import BifrostBatchSensor
 from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger
 from airflow_provider_bifrost.version_compat import (
@@ -50,6 +51,11 @@ if TYPE_CHECKING:
     from airflow_provider_bifrost.testing.emulator import EmulatorClient
 
 CONTEXT: Any = {}
+#: What the create operator reads of its context.
+CREATE_CONTEXT: Any = {
+    "ti": SimpleNamespace(dag_id="d", task_id="create", run_id="r", map_index=-1, try_number=1, stats_tags={}),
+    "task_state_store": SimpleNamespace(get=lambda key, default=None: default, set=lambda *a, **k: None),
+}
 #: Credentials the cases use: no message may contain them.
 SECRETS = ("s3cret", "sk-bf-good", "sk-bf-broke", "sk-bf-blocked", "sk-bf-unknown")
 DAGS = Path(__file__).parents[1] / "dags" / "bifrost_bad_input_dags.py"
@@ -109,7 +115,9 @@ def parse_error(tmp_path: Path, statement: str) -> tuple[str, str]:
     path.write_text(
         "from datetime import datetime\n"
         "from airflow.sdk import DAG\n"
-        "from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator\n"
+        "from airflow_provider_bifrost.operators.bifrost import (\n"
+        "    BifrostBatchResultsOperator, BifrostCreateBatchOperator\n"
+        ")\n"
         "from airflow_provider_bifrost.sensors.bifrost import BifrostBatchSensor\n"
         "with DAG(dag_id='bad_input', schedule=None, start_date=datetime(2026, 1, 1)):\n"
         f"    {statement}\n"
@@ -682,6 +690,108 @@ def test_storage_missing_bucket(gateway: EmulatorClient, s3_connection: str) -> 
         region_name="us-east-1",
     )
     assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]  # never created
+
+
+class _DenyingS3(BaseHTTPRequestHandler):
+    """An S3 endpoint that refuses every request, as S3 does credentials without access (403 AccessDenied)."""
+
+    def _deny(self) -> None:
+        body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+        self.send_response(403)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _deny
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def denying_s3() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DenyingS3)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def use_aws(monkeypatch: pytest.MonkeyPatch, endpoint: str, *, credentials: bool = True) -> None:
+    """Point ``aws_bad_input`` at ``endpoint`` (the ``s3_connection`` fixture has isolated the AWS environment)."""
+    import s3fs
+    from airflow.sdk.io.store import _STORE_CACHE
+
+    conn: dict[str, Any] = {"conn_type": "aws", "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+    if credentials:
+        conn.update(login="testing", password="testing")
+    monkeypatch.setenv(f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}", json.dumps(conn))
+    _STORE_CACHE.pop(f"s3-{AWS_CONN_ID}", None)
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+def s3_export(gateway: EmulatorClient) -> tuple[BifrostBatchResultsOperator, str, str]:
+    batch_id = finished(gateway, requests=2)
+    bucket = f"bifrost-{uuid.uuid4().hex[:8]}"
+    return exporter(batch_id, output_uri=f"s3://{bucket}/exports", output_conn_id=AWS_CONN_ID), batch_id, bucket
+
+
+def test_storage_no_credentials(gateway: EmulatorClient, s3_connection: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_aws(monkeypatch, s3_connection, credentials=False)
+    operator, batch_id, bucket = s3_export(gateway)
+    check("storage_no_credentials", raised(lambda: operator.execute(CONTEXT)), bucket=bucket, batch=batch_id)
+
+
+def test_storage_access_denied(
+    gateway: EmulatorClient, s3_connection: str, denying_s3: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_aws(monkeypatch, denying_s3)
+    operator, batch_id, bucket = s3_export(gateway)
+    check("storage_access_denied", raised(lambda: operator.execute(CONTEXT)), bucket=bucket, batch=batch_id)
+
+
+def test_storage_unreachable(gateway: EmulatorClient, s3_connection: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_aws(monkeypatch, f"http://127.0.0.1:{free_port()}")
+    operator, batch_id, bucket = s3_export(gateway)
+    check("storage_unreachable", raised(lambda: operator.execute(CONTEXT)), bucket=bucket, batch=batch_id)
+
+
+def create_from(input_uri: str, **kwargs: Any) -> BifrostCreateBatchOperator:
+    return BifrostCreateBatchOperator(
+        task_id="create",
+        model="openai/gpt-4o-mini",
+        endpoint="/v1/chat/completions",
+        input_uri=input_uri,
+        bifrost_conn_id=CONN,
+        **kwargs,
+    )
+
+
+def test_storage_input_access_denied(
+    gateway: EmulatorClient, s3_connection: str, denying_s3: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_aws(monkeypatch, denying_s3)
+    bucket = f"bifrost-{uuid.uuid4().hex[:8]}"
+    operator = create_from(f"s3://{bucket}/requests.jsonl", input_conn_id=AWS_CONN_ID)
+    check("storage_input_access_denied", raised(lambda: operator.execute(CREATE_CONTEXT)), bucket=bucket)
+    assert gateway.batches() == []
+
+
+def test_storage_input_missing(gateway: EmulatorClient, tmp_path: Path) -> None:
+    operator = create_from(f"file://{tmp_path}/missing.jsonl")
+    check("storage_input_missing", raised(lambda: operator.execute(CREATE_CONTEXT)), path=str(tmp_path))
+    assert gateway.requests() == []
+
+
+def test_param_input_uri_no_scheme(tmp_path: Path) -> None:
+    statement = (
+        "BifrostCreateBatchOperator(task_id='create', model='openai/gpt-4o-mini', endpoint='/v1/chat/completions', "
+        "input_uri='/data/requests.jsonl')"
+    )
+    refused_at_parse_time(tmp_path, "param_input_uri_no_scheme", statement)
 
 
 class _FullFile(MemoryFile):
