@@ -25,6 +25,7 @@ parts go through ``json.dumps``. It is compact (no whitespace; each item starts 
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import random
@@ -44,10 +45,27 @@ CHUNK_SIZE = 64 * 1024
 _CURSOR = re.compile(r"cursor_(\d+)")
 _FAILED_MESSAGE = "Invalid request %(raw)s: failed on purpose by the Bifrost emulator."
 # Per-item values, in the order BatchContent._values returns them.
-_FIELDS = ("cid", "raw", "i", "pad", "pt", "ct", "tt", "cached", "created", "fresh", "vcache")
+_FIELDS = ("cid", "raw", "i", "pad", "usage")
 _FIELD = re.compile(r"(?<!%)%\((\w+)\)[sd]")
-_NUMBERS = [str(n) for n in range(128)]
-_VERTEX_CACHE = ("", ',"cachedContentTokenCount":4', ',"cachedContentTokenCount":8')
+# Each item shape's usage object; %(name)d fields filled per item by _usage_table.
+_USAGE_STYLES = {
+    "openai": (
+        '"usage":{"prompt_tokens":%(pt)d,"completion_tokens":%(ct)d,"total_tokens":%(tt)d,'
+        '"prompt_tokens_details":{"cached_tokens":%(cached)d,"audio_tokens":0},'
+        '"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,'
+        '"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}'
+    ),
+    "embedding": '"usage":{"prompt_tokens":%(pt)d,"total_tokens":%(pt)d}',
+    "anthropic": (
+        '"usage":{"input_tokens":%(fresh)d,"cache_creation_input_tokens":%(created)d,'
+        '"cache_read_input_tokens":%(cached)d,"output_tokens":%(ct)d}'
+    ),
+    # the gateway's flattened Gemini usage (Go map keys: sorted)
+    "gemini": '"usage":{"completion_tokens":%(ct)d,"prompt_tokens":%(pt)d,"total_tokens":%(tt)d}',
+    "vertex": (
+        '"usageMetadata":{"promptTokenCount":%(pt)d,"candidatesTokenCount":%(ct)d,"totalTokenCount":%(tt)d%(vcache)s}'
+    ),
+}
 
 
 def token_usage(i: int) -> tuple[int, int, int, int]:
@@ -59,9 +77,43 @@ def token_usage(i: int) -> tuple[int, int, int, int]:
     return 12 + i % 37, 20 + i % 53, 4 * (i % 3), 2 * (i % 2)
 
 
+# Usage repeats with period lcm(37, 53, 3, 2): one rendered usage object per residue and item shape,
+# so the hot loop only indexes a table.
+_USAGE_PERIOD = 37 * 53 * 3 * 2
+
+
+@functools.cache
+def _usage_table(style: str) -> list[str]:
+    """The usage object of every residue ``i % _USAGE_PERIOD``, rendered in one item shape's style."""
+    template = _USAGE_STYLES[style]
+    rows = []
+    for i in range(_USAGE_PERIOD):
+        prompt, completion, cache_read, cache_creation = token_usage(i)
+        values = {
+            "pt": prompt,
+            "ct": completion,
+            "tt": prompt + completion,
+            "cached": cache_read,
+            "created": cache_creation,
+            "fresh": prompt - cache_read - cache_creation,
+            "vcache": f',"cachedContentTokenCount":{cache_read}' if cache_read else "",
+        }
+        rows.append(template % values)
+    return rows
+
+
 def _lit(value: Any) -> str:
     """``value`` as JSON, safe to embed in a ``%`` template."""
     return json.dumps(value).replace("%", "%%")
+
+
+def _usage_style(batch: Batch) -> str:
+    """Which usage object the batch's result bodies carry."""
+    if batch.provider in ("anthropic", "bedrock") or batch.endpoint == "/v1/messages":
+        return "anthropic"
+    if batch.provider in ("gemini", "vertex"):
+        return batch.provider
+    return "embedding" if batch.endpoint == "/v1/embeddings" else "openai"
 
 
 class _Template:
@@ -92,6 +144,7 @@ class BatchContent:
         self.view = view
         self._failed = frozenset(batch.failed)
         provider = batch.provider
+        self._usage = _usage_table(_usage_style(batch))
         # Templates: per-item values go in %(name)s / %(name)d fields (see _values).
         token = f"{batch.seed:08x}"
         text = "Answer %(i)d to %(raw)s. %(pad)s"
@@ -154,7 +207,7 @@ class BatchContent:
             vector = ",".join(f"{rng.uniform(-1, 1):.6f}" for _ in range(dims))
             return (
                 '{"object":"list","data":[{"object":"embedding","index":0,"embedding":[' + vector + "]}],"
-                '"model":' + model + ',"usage":{"prompt_tokens":%(pt)d,"total_tokens":%(pt)d}}'
+                '"model":' + model + ",%(usage)s}"
             )
         if batch.endpoint == "/v1/messages":
             return self._message_template(token, text)
@@ -167,11 +220,7 @@ class BatchContent:
             + model
             + ',"choices":[{"index":0,"message":{"role":"assistant","content":"'
             + text
-            + '","refusal":null},"logprobs":null,"finish_reason":"stop"}],'
-            '"usage":{"prompt_tokens":%(pt)d,"completion_tokens":%(ct)d,"total_tokens":%(tt)d,'
-            '"prompt_tokens_details":{"cached_tokens":%(cached)d,"audio_tokens":0},'
-            '"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,'
-            '"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},'
+            + '","refusal":null},"logprobs":null,"finish_reason":"stop"}],%(usage)s,'
             '"service_tier":"default","system_fingerprint":"fp_emulator"}'
         )
 
@@ -184,27 +233,20 @@ class BatchContent:
             + _lit(self.batch.model)
             + ',"content":[{"type":"text","text":"'
             + text
-            + '"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":%(fresh)d,'
-            '"cache_creation_input_tokens":%(created)d,"cache_read_input_tokens":%(cached)d,'
-            '"output_tokens":%(ct)d}}'
+            + '"}],"stop_reason":"end_turn","stop_sequence":null,%(usage)s}'
         )
 
     @staticmethod
     def _gemini_template(text: str) -> str:
         """The gateway's flattened Gemini body (Go map keys: sorted)."""
-        return (
-            '{"finish_reason":"STOP","text":"'
-            + text
-            + '","usage":{"completion_tokens":%(ct)d,"prompt_tokens":%(pt)d,"total_tokens":%(tt)d}}'
-        )
+        return '{"finish_reason":"STOP","text":"' + text + '",%(usage)s}'
 
     def _vertex_template(self, token: str, text: str) -> str:
         """A raw Vertex ``GenerateContentResponse``."""
         return (
             '{"candidates":[{"content":{"role":"model","parts":[{"text":"'
             + text
-            + '"}]},"finishReason":"STOP","avgLogprobs":-0.125}],"usageMetadata":{"promptTokenCount":%(pt)d,'
-            '"candidatesTokenCount":%(ct)d,"totalTokenCount":%(tt)d%(vcache)s},"modelVersion":'
+            + '"}]},"finishReason":"STOP","avgLogprobs":-0.125}],%(usage)s,"modelVersion":'
             + _lit(self.batch.model)
             + ',"responseId":"'
             + token
@@ -223,23 +265,9 @@ class BatchContent:
     def _values(self, i: int) -> tuple[str, ...]:
         """Item ``i``'s values, in ``_FIELDS`` order."""
         cid = encode_basestring_ascii(self.batch.custom_ids[i])
-        pt, ct, cached, created = 12 + i % 37, 20 + i % 53, 4 * (i % 3), 2 * (i % 2)
         start = (i * 31) & 1023
         pad = self._pad_source[start : start + self._pad_len]
-        numbers = _NUMBERS
-        return (
-            cid,
-            cid[1:-1],
-            str(i),
-            pad,
-            numbers[pt],
-            numbers[ct],
-            numbers[pt + ct],
-            numbers[cached],
-            numbers[created],
-            numbers[pt - cached - created],
-            _VERTEX_CACHE[i % 3],
-        )
+        return cid, cid[1:-1], str(i), pad, self._usage[i % _USAGE_PERIOD]
 
     # --- documents ------------------------------------------------------------------------------
 
