@@ -226,13 +226,12 @@ def _create_batch(state: EmulatorState, body: dict[str, Any], fallback: str | No
     folder_url = output_folder.get("url") if isinstance(output_folder, dict) else None
     if output_folder is not None and not isinstance(folder_url, str):
         raise invalid('Invalid request format: output_folder must be {"url": "..."}')
-    custom_ids = _inline_custom_ids(body["requests"], invalid) if inputs[0] == "requests" else None
+    inline_ids = _inline_custom_ids(body["requests"], invalid) if inputs[0] == "requests" else None
     extra = {k: v for k, v in body.items() if k not in _KNOWN_CREATE_KEYS and not (alias and k == "provider")}
-    role_arn = extra.get("role_arn") if isinstance(extra.get("role_arn"), str) else None
-    output_s3_uri = extra.get("output_s3_uri") if isinstance(extra.get("output_s3_uri"), str) else None
+    role_arn, output_s3_uri = _str_param(extra, "role_arn"), _str_param(extra, "output_s3_uri")
     refusal = create_error(
         provider,
-        has_requests=custom_ids is not None,
+        has_requests=inline_ids is not None,
         has_blob=inputs[0] == "input_blob",
         endpoint=endpoint,
         model=model,
@@ -242,14 +241,13 @@ def _create_batch(state: EmulatorState, body: dict[str, Any], fallback: str | No
     )
     if refusal is not None:
         raise operation_error(refusal, provider=provider, request_type=request_type, model=model)
-    input_file_id = body.get("input_file_id")
-    input_blob = body.get("input_blob")
-    if custom_ids is None:
-        if inputs[0] == "input_file_id":
-            custom_ids = _file_custom_ids(state, str(input_file_id), provider, model)
-        else:
-            custom_ids = _blob_custom_ids(state, str(input_blob), provider, model)
-    job_name = extra.get("job_name") if isinstance(extra.get("job_name"), str) else None
+    input_file_id, input_blob = None, body.get("input_blob")
+    if inline_ids is not None:
+        custom_ids = inline_ids
+    elif inputs[0] == "input_file_id":
+        input_file_id, custom_ids = _file_input(state, str(body["input_file_id"]), provider, model)
+    else:
+        custom_ids = _blob_custom_ids(state, str(input_blob), provider, model)
     try:
         batch = state.add_batch(
             BatchSpec(
@@ -257,11 +255,11 @@ def _create_batch(state: EmulatorState, body: dict[str, Any], fallback: str | No
                 requests=custom_ids,
                 model=model,
                 endpoint=endpoint,
-                input_file_id=_canonical_file_id(state, provider, input_file_id),
+                input_file_id=input_file_id,
                 completion_window=window,
                 metadata=metadata,
                 display_name=display_name,
-                job_name=(metadata or {}).get("job_name") or job_name,
+                job_name=_str_param(extra, "job_name"),
                 output_s3_uri=output_s3_uri,
                 output_folder=folder_url,
                 input_blob=input_blob,
@@ -273,26 +271,26 @@ def _create_batch(state: EmulatorState, body: dict[str, Any], fallback: str | No
     return batch_object(batch, batch.view(time.time()), request_type)
 
 
-def _canonical_file_id(state: EmulatorState, provider: str, file_id: Any) -> str | None:
-    if not isinstance(file_id, str) or not file_id:
-        return None
-    stored = state.find_file(file_id, provider, time.time())
-    return stored.id if stored is not None else file_id
+def _str_param(params: dict[str, Any], key: str) -> str | None:
+    """A string extra parameter (the provider ignores one of another type)."""
+    value = params.get(key)
+    return value if isinstance(value, str) else None
 
 
-def _file_custom_ids(state: EmulatorState, file_id: str, provider: str, model: str | None) -> list[str]:
+def _file_input(state: EmulatorState, file_id: str, provider: str, model: str | None) -> tuple[str, list[str]]:
+    """The input file's id (a bare Gemini id made whole) and the custom ids of its requests."""
     if file_id in state.blobs:  # an s3:// or gs:// object registered with add_blob
-        return list(state.blobs[file_id])
+        return file_id, list(state.blobs[file_id])
     stored = state.find_file(file_id, provider, time.time())
     if stored is None:
         message = f"file not found: {file_id}"
         raise upstream_error(404, message, provider=provider, request_type="batch_create", model=model)
     if stored.kind == "input":
-        return list(state.batches[stored.batch_id or ""].custom_ids)
+        return stored.id, list(state.batches[stored.batch_id or ""].custom_ids)
     if not stored.custom_ids:
         message = f"file {file_id} is not a batch input file (purpose must be batch)"
         raise request_error(message, request_type="batch_create", provider=provider)
-    return stored.custom_ids
+    return stored.id, stored.custom_ids
 
 
 def _blob_custom_ids(state: EmulatorState, url: str, provider: str, model: str | None) -> list[str]:
