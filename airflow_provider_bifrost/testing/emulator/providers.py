@@ -174,7 +174,7 @@ def request_counts(provider: str, phase: str, total: int, processed: int, failed
         }
     elif provider == "bedrock":
         # From the job's output manifest, which is written when the job ends.
-        counts = {"total": total, "completed": succeeded, "failed": failed} if terminal else _zero_counts()
+        counts = {"total": total, "completed": succeeded, "failed": failed} if terminal else zero_counts()
     elif provider == "gemini":
         # completed = total - pending: it includes the failures; succeeded is given.
         counts = {"total": total, "completed": processed, "failed": failed}
@@ -185,7 +185,8 @@ def request_counts(provider: str, phase: str, total: int, processed: int, failed
     return counts
 
 
-def _zero_counts() -> dict[str, int]:
+def zero_counts() -> dict[str, int]:
+    """``request_counts`` where the provider's answer carries none (Go's zero value)."""
     return {"total": 0, "completed": 0, "failed": 0}
 
 

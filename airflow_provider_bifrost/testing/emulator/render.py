@@ -28,13 +28,13 @@ from airflow_provider_bifrost.testing.emulator.providers import (
     listed_metadata,
     request_counts,
     wire_status,
+    zero_counts,
 )
 
 if TYPE_CHECKING:
     from airflow_provider_bifrost.testing.emulator.state import Batch, BatchView, StoredFile
 
 _END_STAMPS = ("completed_at", "failed_at", "expired_at", "cancelled_at")
-_ZERO_COUNTS = {"total": 0, "completed": 0, "failed": 0}
 
 
 def compact(obj: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def _bedrock_fields(
 ) -> dict[str, Any]:
     if request_type == "batch_list":  # the job summaries: no input/output config, no counts
         return {
-            "request_counts": dict(_ZERO_COUNTS),
+            "request_counts": zero_counts(),
             "metadata": listed_metadata(batch.provider, batch.metadata, batch.job_name or "", batch.model),
             "completed_at": _end_stamp(stamps) if view.terminal else None,
         }
@@ -135,7 +135,7 @@ def _gemini_fields(
 ) -> dict[str, Any]:
     fields: dict[str, Any] = {"operation_name": batch.id}
     if request_type == "batch_list":  # the list carries no batch stats
-        fields["request_counts"] = dict(_ZERO_COUNTS)
+        fields["request_counts"] = zero_counts()
     elif request_type == "batch_create":
         fields.update(endpoint=batch.endpoint, input_file_id=batch.input_file_id)
     else:
@@ -176,7 +176,7 @@ _PROVIDER_FIELDS = {
 def cancel_object(batch: Batch, view: BatchView) -> dict[str, Any]:
     """The answer of the cancel route (also on the OpenAI-SDK alias): the short cancel object."""
     status = wire_status(batch.provider, view.status)
-    counts = dict(_ZERO_COUNTS) if batch.provider == "gemini" else batch_counts(batch, view)
+    counts = zero_counts() if batch.provider == "gemini" else batch_counts(batch, view)
     return compact(
         {
             "id": batch.id,
