@@ -257,7 +257,7 @@ def test_error_file_download_gives_up_after_the_retry_budget(
 
 def test_results_before_done_is_the_gateways_verdict_not_retried(emulator: EmulatorClient, make_hook: MakeHook) -> None:
     seeded = emulator.add_batch("openai", requests=3, manual=True)
-    with pytest.raises(BifrostOperationError, match=r"HTTP 500.*wait for the batch to finish"):
+    with pytest.raises(BifrostOperationError, match=r"HTTP 500: batch results not available.*not retried"):
         list(make_hook(max_retries=3).iter_batch_result_dicts(seeded["id"], "openai"))
     assert len(emulator.requests("/results$")) == 1
 

@@ -23,7 +23,10 @@ def _parser() -> argparse.ArgumentParser:
         "--virtual-key",
         action="append",
         metavar="KEY[=POLICY]",
-        help="require virtual keys; repeatable. POLICY: ok (default), budget_exceeded, blocked, rate_limited",
+        help=(
+            "require virtual keys; repeatable. POLICY: ok (default), budget_exceeded, blocked, model_blocked, "
+            "provider_blocked, rate_limited, request_limited, token_limited"
+        ),
     )
     parser.add_argument("--basic-auth", metavar="USER:PASSWORD", help="require gateway Basic auth")
     parser.add_argument("--bearer-token", metavar="TOKEN", help="require gateway Bearer auth")
@@ -31,7 +34,27 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency", type=float, help="seconds added to every gateway request")
     parser.add_argument("--results-page-size", type=int, help="page the results route")
     parser.add_argument("--item-bytes", type=int, help="approximate size of one result item")
-    parser.add_argument("--seed", type=int, help="seed of ids, contents and fault probabilities")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="seed of ids, contents and fault probabilities (default: a fresh one, so ids never repeat a run)",
+    )
+    parser.add_argument(
+        "--keep-encoded-slash",
+        action="store_true",
+        help="like gateways before mid-June 2026, pass %%2F in ids to the provider undecoded",
+    )
+    parser.add_argument(
+        "--gemini-info-placeholder",
+        action="store_true",
+        help='like older gateways, answer a finished Gemini batch without results with one "info" item',
+    )
+    parser.add_argument("--bedrock-role-arn", metavar="ARN", help="a role ARN held on the gateway's Bedrock key")
+    parser.add_argument(
+        "--virtual-key-error-names",
+        choices=["virtual_key", "access"],
+        help="access: the v2.1 names of virtual-key errors (access_not_found, access_blocked)",
+    )
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     return parser
 
@@ -44,7 +67,13 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         "results_page_size": args.results_page_size,
         "item_bytes": args.item_bytes,
         "seed": args.seed,
+        "bedrock_role_arn": args.bedrock_role_arn,
+        "virtual_key_error_names": args.virtual_key_error_names,
     }
+    if args.keep_encoded_slash:
+        fields["decode_encoded_ids"] = False
+    if args.gemini_info_placeholder:
+        fields["gemini_info_placeholder"] = True
     if args.virtual_key:
         keys = (item.partition("=") for item in args.virtual_key)
         fields["virtual_keys"] = {key: policy or "ok" for key, _, policy in keys}

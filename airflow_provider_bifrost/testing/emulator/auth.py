@@ -1,4 +1,10 @@
-"""Gateway auth (Basic / Bearer) and virtual keys, as a FastAPI dependency of the gateway routes."""
+"""Gateway auth (Basic / Bearer) and virtual keys, as a FastAPI dependency of the gateway routes.
+
+Virtual keys (prefix ``sk-bf-``) are read from ``x-bf-vk``, ``Authorization: Bearer sk-bf-...``,
+``x-api-key: sk-bf-...`` and ``x-goog-api-key: sk-bf-...``, as the gateway reads them. Gateway
+Basic/Bearer auth (up to v1.5.12 it could guard inference routes; a reverse proxy still may) is
+checked first; while it is on, the ``Authorization`` header holds its credentials, not a key.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +19,20 @@ from airflow_provider_bifrost.testing.emulator.errors import GatewayError
 if TYPE_CHECKING:
     from airflow_provider_bifrost.testing.emulator.state import EmulatorConfig
 
+VIRTUAL_KEY_PREFIX = "sk-bf-"
 UNAUTHORIZED = {"is_bifrost_error": False, "status_code": 401, "error": {"message": "Unauthorized"}}
+# policy -> (HTTP status, error type, message)
 _POLICY_ERRORS = {
-    "budget_exceeded": (402, "budget exceeded for this virtual key"),
-    "blocked": (403, "virtual key is blocked"),
-    "rate_limited": (429, "rate limit exceeded for this virtual key"),
+    "budget_exceeded": (402, "budget_exceeded", "budget exceeded for this virtual key"),
+    "blocked": (403, "virtual_key_blocked", "virtual key is blocked"),
+    "model_blocked": (403, "model_blocked", "model is not allowed for this virtual key"),
+    "provider_blocked": (403, "provider_blocked", "provider is not allowed for this virtual key"),
+    "rate_limited": (429, "rate_limited", "rate limit exceeded for this virtual key"),
+    "request_limited": (429, "request_limited", "request limit exceeded for this virtual key"),
+    "token_limited": (429, "token_limited", "token limit exceeded for this virtual key"),
 }
-_POLICY_TYPES = {
-    "budget_exceeded": "budget_exceeded",
-    "blocked": "virtual_key_blocked",
-    "rate_limited": "rate_limited",
-}
+# The names gateways from v2.1 use (EmulatorConfig.virtual_key_error_names = "access").
+_ACCESS_NAMES = {"virtual_key_not_found": "access_not_found", "virtual_key_blocked": "access_blocked"}
 
 
 async def check_auth(request: Request) -> None:
@@ -38,18 +47,29 @@ async def check_auth(request: Request) -> None:
         raise GatewayError(401, UNAUTHORIZED)
     if config.virtual_keys is None:
         return
-    key = request.headers.get("x-bf-vk")
-    scheme, _, credential = authorization.partition(" ")
-    if not key and not gateway_auth and scheme.lower() == "bearer" and credential.startswith("sk-bf-"):
-        key = credential
+    key = _virtual_key(request, authorization if not gateway_auth else "")
     if not key:
-        raise _virtual_key_error(401, "virtual_key_required", "virtual key is required (x-bf-vk header)")
+        raise _virtual_key_error(401, "virtual_key_required", "virtual key is required (x-bf-vk header)", config)
     policy = config.virtual_keys.get(key)
     if policy is None:
-        raise _virtual_key_error(401, "virtual_key_not_found", "virtual key not found")
+        raise _virtual_key_error(401, "virtual_key_not_found", "virtual key not found", config)
     if policy != "ok":
-        status, message = _POLICY_ERRORS[policy]
-        raise _virtual_key_error(status, _POLICY_TYPES[policy], message)
+        status, error_type, message = _POLICY_ERRORS[policy]
+        raise _virtual_key_error(status, error_type, message, config)
+
+
+def _virtual_key(request: Request, authorization: str) -> str | None:
+    """The virtual key of the request, from the first header that carries one."""
+    key = request.headers.get("x-bf-vk")
+    if key:
+        return key
+    scheme, _, credential = authorization.partition(" ")
+    candidates = [
+        credential if scheme.lower() == "bearer" else "",
+        request.headers.get("x-api-key", ""),
+        request.headers.get("x-goog-api-key", ""),
+    ]
+    return next((value for value in candidates if value.startswith(VIRTUAL_KEY_PREFIX)), None)
 
 
 def _gateway_auth_ok(authorization: str, config: EmulatorConfig) -> bool:
@@ -66,7 +86,9 @@ def _gateway_auth_ok(authorization: str, config: EmulatorConfig) -> bool:
     return (user, password) == config.basic_auth
 
 
-def _virtual_key_error(status: int, error_type: str, message: str) -> GatewayError:
+def _virtual_key_error(status: int, error_type: str, message: str, config: EmulatorConfig) -> GatewayError:
+    if config.virtual_key_error_names == "access":
+        error_type = _ACCESS_NAMES.get(error_type, error_type)
     return GatewayError(
         status,
         {"type": error_type, "is_bifrost_error": False, "status_code": status, "error": {"message": message}},

@@ -1,17 +1,24 @@
-"""The control plane (``/_emulator/...``, never subject to auth or faults) and its Python client."""
+"""
+The control plane (``/_emulator/...``, never subject to auth or faults) and its Python client.
+
+Why one long module: the client's methods mirror the control routes one to one, each documented where a
+test author reads it.
+"""
 
 from __future__ import annotations
 
 import re
 import time
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from pydantic import ValidationError
 
-from airflow_provider_bifrost.testing.emulator.faults import CONTROL_PREFIX, FaultRule
+from airflow_provider_bifrost.testing.emulator.faults import FaultRule
 from airflow_provider_bifrost.testing.emulator.render import batch_object
+from airflow_provider_bifrost.testing.emulator.routing import CONTROL_PREFIX
 from airflow_provider_bifrost.testing.emulator.state import BatchSpec, EmulatorState
 
 if TYPE_CHECKING:
@@ -66,6 +73,22 @@ async def add_batch(state: StateDep, spec: BatchSpec) -> dict[str, Any]:
     return batch_object(batch, batch.view(time.time()), "batch_retrieve")
 
 
+@control_router.post("/blobs")
+async def add_blob(
+    state: StateDep,
+    url: Annotated[str, Body(embed=True)],
+    requests: Annotated[int | list[str], Body(embed=True)],
+) -> dict[str, Any]:
+    """Register what a storage URL holds (an Azure blob for ``input_blob``, an ``s3://`` or ``gs://``
+    object for ``input_file_id``): that many requests, or the requests with these custom ids."""
+    custom_ids = [f"request-{i}" for i in range(requests)] if isinstance(requests, int) else requests
+    try:
+        state.add_blob(url, custom_ids)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return {"url": url, "requests": len(custom_ids)}
+
+
 @control_router.get("/batches")
 async def list_batches(state: StateDep) -> dict[str, Any]:
     """Every batch of every provider, oldest first, with their count."""
@@ -88,13 +111,13 @@ async def set_status_many(
     return {"status": status, "count": count}
 
 
-@control_router.post("/batches/{batch_id}/status")
+@control_router.post("/batches/{batch_id:path}/status")
 async def set_status(
     batch_id: str,
     state: StateDep,
     status: Annotated[str, Body(embed=True)],
 ) -> dict[str, Any]:
-    """Force a batch's status from now on (any string)."""
+    """Force a batch's phase from now on (any string; the id may contain ``/``)."""
     batch = state.batches.get(batch_id)
     if batch is None:
         raise HTTPException(404, f"batch not found: {batch_id}")
@@ -216,9 +239,13 @@ class EmulatorClient:
 
         :param changes: fields of :class:`~.state.EmulatorConfig`: ``basic_auth=(user, password)``,
             ``bearer_token``, ``virtual_keys={key: "ok" | "budget_exceeded" | "blocked" |
-            "rate_limited"}``, ``timeline=(validating, in_progress, finalizing)``, ``manual``,
-            ``outcome``, ``failed_requests``, ``item_bytes``, ``cancel_delay``,
-            ``results_page_size``, ``latency``, ``latency_path``, ``stream_chunk_delay``, ``seed``.
+            "model_blocked" | "provider_blocked" | "rate_limited" | "request_limited" |
+            "token_limited"}``, ``virtual_key_error_names`` (``virtual_key`` or ``access``),
+            ``timeline=(validating, in_progress, finalizing)``, ``manual``, ``outcome``,
+            ``failed_requests``, ``item_bytes``, ``cancel_delay``, ``results_page_size``,
+            ``latency``, ``latency_path``, ``stream_chunk_delay``, ``seed``,
+            ``decode_encoded_ids``, ``gemini_info_placeholder``, ``bedrock_role_arn``.
+            docs/emulator.md describes each.
         """
         result: dict[str, Any] = self._call("POST", "/config", json=changes)
         return result
@@ -235,67 +262,107 @@ class EmulatorClient:
         *,
         outcome: str | None = None,
         failed: int | None = None,
+        processed: int | None = None,
         timeline: tuple[float, float, float] | None = None,
         manual: bool | None = None,
         item_bytes: int | None = None,
         metadata: Mapping[str, str] | None = None,
         model: str | None = None,
         endpoint: str | None = None,
+        input_file_id: str | None = None,
         completion_window: str = "24h",
         parse_errors: Sequence[Any] | None = None,
         cursor_bug: str | None = None,
         results_page_size: int | None = None,
         seed: int | None = None,
+        display_name: str | None = None,
+        job_name: str | None = None,
+        output_s3_uri: str | None = None,
+        output_folder: str | None = None,
+        input_blob: str | None = None,
     ) -> dict[str, Any]:
-        """Create a batch directly; returns the batch object (``id``, ``status``...).
+        """Create a batch directly, with its provider's id shape; returns the batch object.
 
         :param provider: openai, azure, anthropic, gemini, bedrock or vertex.
         :param requests: number of requests (custom ids ``request-0``...) or the custom ids.
-        :param outcome: final status (default ``ended`` for anthropic, ``completed`` otherwise;
-            also ``failed``, ``expired``, ``cancelled`` or any string).
+        :param outcome: final phase (default ``completed``, which Anthropic shows as ``ended``;
+            also ``failed``, ``expired``, ``cancelled``, ``partially_completed`` /
+            ``PartiallyCompleted`` (Bedrock shows ``failed`` with readable results, Vertex
+            ``completed``) or any string, sent as it is).
         :param failed: how many requests fail (default: all for ``outcome="failed"``, else the
-            config's ``failed_requests``).
+            config's ``failed_requests``); ``failed=requests`` with the default outcome is an
+            OpenAI batch that completed with every request failed (no ``output_file_id``).
+        :param processed: how many requests ran before the outcome (default: all).
         :param timeline: ``(validating, in_progress, finalizing)`` seconds (default: the config's).
         :param manual: stay ``in_progress`` until :meth:`set_status`.
         :param item_bytes: approximate size of one result item.
-        :param metadata: the batch's metadata.
-        :param model: ``provider/model``.
+        :param metadata: the batch's metadata (kept by openai/azure only; Bedrock's
+            ``job_name`` entry names the job).
+        :param model: the model (``provider/model`` or the bare name; default: one per provider).
         :param endpoint: e.g. ``/v1/embeddings`` (default ``/v1/chat/completions``, anthropic
             ``/v1/messages``).
+        :param input_file_id: the input file's id (default: one the gateway would have made).
         :param completion_window: e.g. ``24h``.
         :param parse_errors: listed in the results' ``extra_fields.parse_errors``.
         :param cursor_bug: ``repeat`` or ``missing``: paged results misbehave.
         :param results_page_size: page this batch's results.
         :param seed: seed of the result contents.
+        :param display_name: the job's display name (Vertex lists it).
+        :param job_name: Bedrock's job name (listed back in ``metadata``).
+        :param output_s3_uri: Bedrock's output prefix (its ``output_file_id``).
+        :param output_folder: Vertex's ``gs://`` output prefix.
+        :param input_blob: Azure's input blob URL.
         """
         spec: dict[str, Any] = {
             "provider": provider,
             "requests": requests if isinstance(requests, int) else list(requests),
             "outcome": outcome,
             "failed": failed,
+            "processed": processed,
             "timeline": timeline,
             "manual": manual,
             "item_bytes": item_bytes,
             "metadata": dict(metadata) if metadata is not None else None,
             "model": model,
             "endpoint": endpoint,
+            "input_file_id": input_file_id,
             "completion_window": completion_window,
             "parse_errors": list(parse_errors) if parse_errors is not None else None,
             "cursor_bug": cursor_bug,
             "results_page_size": results_page_size,
             "seed": seed,
+            "display_name": display_name,
+            "job_name": job_name,
+            "output_s3_uri": output_s3_uri,
+            "output_folder": output_folder,
+            "input_blob": input_blob,
         }
         payload = {k: v for k, v in spec.items() if v is not None}
         result: dict[str, Any] = self._call("POST", "/batches", json=payload)
         return result
 
-    def set_status(self, batch_id: str, status: str) -> dict[str, Any]:
-        """Force a batch's status now (e.g. ``completed``, ``canceled``, ``paused``); returns the batch.
+    def add_blob(self, url: str, requests: int | Sequence[str] = 10) -> None:
+        """Register what a storage URL holds, so a create request can name it.
 
-        Final statuses ``completed``/``ended``/``failed``/``expired`` mark every request processed;
-        others keep the progress the batch had.
+        An Azure blob URL is an ``input_blob``; an ``s3://`` or ``gs://`` URL an ``input_file_id``
+        of Bedrock or Vertex. Unregistered, the provider answers as for a missing object.
+
+        :param url: the storage URL.
+        :param requests: number of requests (custom ids ``request-0``...) or the custom ids.
         """
-        result: dict[str, Any] = self._call("POST", f"/batches/{batch_id}/status", json={"status": status})
+        self._call(
+            "POST", "/blobs", json={"url": url, "requests": requests if isinstance(requests, int) else list(requests)}
+        )
+
+    def set_status(self, batch_id: str, status: str) -> dict[str, Any]:
+        """Force a batch's phase now (e.g. ``completed``, ``cancelled``, ``paused``); returns the batch.
+
+        The provider shows it as it would (``completed`` is Anthropic's ``ended``); a string that
+        is not a phase is sent as it is. Final phases ``completed``/``ended``/``failed``/``expired``/
+        ``partially_completed`` mark the batch's requests processed; others keep the progress it had.
+        """
+        path = f"/batches/{quote(batch_id, safe='')}/status"
+        result: dict[str, Any] = self._call("POST", path, json={"status": status})
         return result
 
     def set_status_many(self, status: str, batch_ids: Sequence[str] | None = None) -> int:

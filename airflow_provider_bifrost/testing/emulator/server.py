@@ -18,7 +18,7 @@ import uvicorn
 
 from airflow_provider_bifrost.testing.emulator.app import create_app
 from airflow_provider_bifrost.testing.emulator.control import EmulatorClient
-from airflow_provider_bifrost.testing.emulator.faults import FaultMiddleware
+from airflow_provider_bifrost.testing.emulator.middleware import FaultMiddleware
 from airflow_provider_bifrost.testing.emulator.state import EmulatorConfig, EmulatorState
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def _server(
 ) -> _Server:
     """A uvicorn server of the emulator; ``own_logging``: install uvicorn's logging config
     (a process of its own) rather than leave the host process's logging alone (a thread)."""
-    # FaultMiddleware outermost: its `send` must be uvicorn's own (see faults._transport).
+    # FaultMiddleware outermost: its `send` must be uvicorn's own (see middleware._transport).
     app = FaultMiddleware(create_app(state), state)
     config = uvicorn.Config(
         app,
