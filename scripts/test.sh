@@ -9,6 +9,14 @@ if [ ! -x "${BIFROST_CHROMIUM:-/usr/bin/chromium}" ] && [ "$(id -u)" = 0 ]; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
         echo "==> could not install chromium: the UI tests (tests/ui) will fail" >&2
 fi
+# The topology tests (tests/standalone/topology) run Debian's PostgreSQL server and Redis: install them when
+# missing and we are root (CI); otherwise those tests skip, saying why.
+if { ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || ! command -v redis-server >/dev/null; } &&
+    [ "$(id -u)" = 0 ]; then
+    echo "==> installing postgresql and redis-server (apt-get), for the topology tests"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null; } ||
+        echo "==> could not install postgresql/redis-server: the topology tests (tests/standalone/topology) will fail" >&2
+fi
 echo "==> ruff"
 ruff check .
 ruff format --check .
