@@ -132,6 +132,9 @@ class Component:
 class AirflowStandalone:
     """A throwaway Airflow 3 (sqlite, LocalExecutor, SimpleAuthManager with everyone admin) on loopback.
 
+    A subclass can use another metadata database: it overrides :meth:`query` (rows as dicts, ``?``
+    placeholders), :attr:`db_errors`, :attr:`transient_db_errors` and :attr:`heartbeat_age_sql`.
+
     :param dags_folder: the DAGs folder.
     :param env: extra environment of every component (connections ``AIRFLOW_CONN_*``, settings).
     :param home: the AIRFLOW_HOME (default: a new temporary directory, removed by :meth:`stop`
@@ -142,6 +145,13 @@ class AirflowStandalone:
     :param components: the components to start (default: all of :data:`COMPONENTS`); without the
         api-server, :meth:`start` does not wait for health.
     """
+
+    db_errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    """What a failing :meth:`query` raises."""
+    transient_db_errors: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+    """Query errors that :meth:`wait_for` retries (e.g. "database is locked")."""
+    heartbeat_age_sql = "(julianday('now') - julianday(latest_heartbeat)) * 86400.0"
+    """Seconds since a job's ``latest_heartbeat``, by the database's clock."""
 
     def __init__(
         self,
@@ -238,7 +248,9 @@ class AirflowStandalone:
         if result.returncode != 0:
             raise AirflowComponentError(f"airflow db migrate failed ({result.returncode}):\n{tail(_read(log_path))}")
 
-    def _start_component(self, name: str, args: list[str]) -> Component:
+    def _start_component(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> Component:
+        """Start ``airflow <args>`` as the component ``name`` (made unique: ``triggerer-2``...), with
+        ``env`` added to the components' environment."""
         taken = {component.name for component in self.components}
         unique, n = name, 1
         while unique in taken:
@@ -249,7 +261,7 @@ class AirflowStandalone:
         with log_path.open("ab") as output:
             process = subprocess.Popen(
                 argv,
-                env=self.env,
+                env={**self.env, **(env or {})},
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
@@ -369,7 +381,11 @@ class AirflowStandalone:
         running = [c for c in self.triggerer_components if c.alive() and not c.killed]
         if not running:
             raise AirflowComponentError("no running triggerer to kill")
-        component = running[-1]
+        return self.kill_component(running[-1], timeout)
+
+    def kill_component(self, component: Component, timeout: float = 30.0) -> list[int]:
+        """``kill -9`` a component and every process of its session (e.g. a worker's task processes, in
+        process groups of their own): a crash, nothing cleaned up. Returns the pids killed."""
         pids = [pid for pid in self.find_processes() if (stat := _stat(pid)) and stat.session == component.pid]
         component.killed = True
         os.killpg(component.pid, signal.SIGKILL)
@@ -380,7 +396,7 @@ class AirflowStandalone:
         self.wait_for(
             lambda: not any(_alive(pid) for pid in pids),
             timeout=timeout,
-            what=f"the killed triggerer's processes {pids} to be gone",
+            what=f"the killed {component.name}'s processes {pids} to be gone",
         )
         return pids
 
@@ -520,7 +536,7 @@ class AirflowStandalone:
         heartbeat fresher than the health-check threshold (by the database's clock)."""
         rows = self.query(
             "SELECT id, state, start_date, end_date, latest_heartbeat, hostname, "
-            "(julianday('now') - julianday(latest_heartbeat)) * 86400.0 AS heartbeat_age "
+            f"{self.heartbeat_age_sql} AS heartbeat_age "
             "FROM job WHERE job_type = 'TriggererJob' ORDER BY id"
         )
         for row in rows:
@@ -555,7 +571,7 @@ class AirflowStandalone:
             value: T | None
             try:
                 value = predicate()
-            except sqlite3.OperationalError as exc:  # e.g. "database is locked": try again
+            except self.transient_db_errors as exc:  # e.g. "database is locked": try again
                 value, last_error = None, exc
             if value:
                 return value
@@ -643,7 +659,7 @@ class AirflowStandalone:
         for component in self.components:
             status = "running" if component.alive() else f"exited {component.process.returncode}"
             parts.append(f"{component.name}: pid {component.pid}, {status}{' (killed)' if component.killed else ''}")
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(*self.db_errors):
             parts.append("===== database =====")
             if dag_id and run_id:
                 parts.append(f"dag_run: {self.dag_run_state(dag_id, run_id)}")
