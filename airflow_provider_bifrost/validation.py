@@ -29,6 +29,13 @@ def always(_: Any) -> bool:
     return True
 
 
+def untemplated(value: Any) -> bool:
+    """Whether a value given to a task when the DAG is parsed is final: a string with no Jinja, or a container."""
+    if isinstance(value, str):
+        return "{{" not in value and "{%" not in value
+    return isinstance(value, (list, dict, tuple))
+
+
 def is_given(value: object) -> bool:
     """Whether an optional argument was given: not None, and not a blank string (a template rendered empty)."""
     return value is not None and not (isinstance(value, str) and not value.strip())

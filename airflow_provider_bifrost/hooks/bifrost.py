@@ -259,26 +259,42 @@ class BifrostHook(BaseHook):
             params["after"] = after
         return parse_model(self._send("GET", "/v1/batches", params=params), BatchList)
 
-    def iter_batches(self, provider: str | None = None, *, page_size: int | None = None) -> Iterator[Batch]:
+    def iter_batches(
+        self, provider: str | None = None, *, page_size: int | None = None, max_pages: int | None = None
+    ) -> Iterator[Batch]:
         """
-        Every batch of the provider, page after page.
+        Every batch of the provider, page after page, each once.
+
+        Some providers' list ignores the cursor (Anthropic, Gemini, Bedrock: page 1 comes back forever with
+        ``has_more`` set): the listing stops, with a warning, at a repeated page or cursor, or at ``has_more``
+        without a cursor, rather than loop or yield a batch twice.
 
         :param provider: the provider; defaults to the connection's ``default_provider``.
         :param page_size: batches per request.
+        :param max_pages: read at most this many pages (None: all).
         """
         after: str | None = None
+        cursors: set[str] = set()
         seen: set[str] = set()
+        pages = 0
         while True:
             page = self.list_batches(provider, limit=page_size, after=after)
-            yield from page.data
-            cursor = page.next_cursor or page.last_id
-            if not page.has_more or not page.data:
+            pages += 1
+            fresh = [batch for batch in page.data if batch.id not in seen]
+            if page.data and not fresh:
+                self.log.warning("GET /v1/batches repeated a page (the gateway ignores the cursor): stopping")
                 return
-            if not cursor or cursor in seen:
-                raise BifrostProtocolError(
-                    f"GET /v1/batches: has_more is set but the cursor {cursor!r} is missing or repeated."
+            seen.update(batch.id for batch in fresh)
+            yield from fresh
+            cursor = page.next_cursor or page.last_id
+            if not page.has_more or not page.data or (max_pages is not None and pages >= max_pages):
+                return
+            if not cursor or cursor in cursors:
+                self.log.warning(
+                    "GET /v1/batches: has_more, but the cursor %r is missing or repeated: stopping", cursor
                 )
-            seen.add(cursor)
+                return
+            cursors.add(cursor)
             after = cursor
 
     def cancel_batch(self, batch_id: str, provider: str | None = None) -> Batch:

@@ -96,6 +96,7 @@ class Batch(WireModel):
     errors: BatchErrors | None = None
     processing_status: str | None = None
     results_url: str | None = None
+    display_name: str | None = None
     extra_fields: dict[str, Any] | None = None
 
     @property

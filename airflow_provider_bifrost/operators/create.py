@@ -23,10 +23,10 @@ from airflow_provider_bifrost.creation import check_create_arguments
 from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostNotFoundError, BifrostTransportError
 from airflow_provider_bifrost.idempotency import (
     GONE,
-    TI_KEY_FIELD,
-    TI_NAME_FIELD,
-    find_tagged_batch,
+    JOB_NAME_FIELD,
+    find_earlier_batch,
     reusable,
+    tagged,
     task_instance_tag,
 )
 from airflow_provider_bifrost.mixins import BifrostHookMixin
@@ -34,11 +34,13 @@ from airflow_provider_bifrost.outcome.events import closing_line, settle_event, 
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.providers import TAG_IN_JOB_NAME
 from airflow_provider_bifrost.validation import (
+    always,
     check_positive_seconds,
     check_storage_uri,
     check_threshold,
     is_given,
     named_provider,
+    untemplated,
 )
 from airflow_provider_bifrost.version_compat import AirflowFailException, ResumableJobMixin
 
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_bifrost.hooks.models import FileObject
+    from airflow_provider_bifrost.providers import ProviderProfile
 
 #: The task state store key (Airflow 3.3+) under which the create operator saves its batch id.
 BATCH_STATE_KEY = "bifrost_batch_id"
@@ -189,14 +191,7 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
 
         :param rendered: the templates have been rendered (at run time), so every value is checked.
         """
-
-        def literal(value: Any) -> bool:
-            if rendered:
-                return True
-            if isinstance(value, str):
-                return "{{" not in value and "{%" not in value
-            return isinstance(value, (list, dict, tuple))
-
+        literal = always if rendered else untemplated
         try:
             check_create_arguments(
                 model=self.model,
@@ -234,15 +229,26 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
     def submit_job(self, context: Context) -> str:
         """Reattach to this task instance's batch from an earlier try if it is usable, else create one."""
         key, name = task_instance_tag(context)
+        assert self.provider is not None
+        profile = self.hook.profile(self.provider)
+        if profile.tag_field == TAG_IN_JOB_NAME and JOB_NAME_FIELD in (self.metadata or {}):
+            raise BifrostConfigError(
+                f"{self._who}: metadata {JOB_NAME_FIELD!r} names the Bedrock job, and the operator names it after "
+                "the task instance to find the batch again if its answer is lost: leave it out."
+            )
         ti = context.get("ti")
-        if ti is not None and (ti.try_number or 1) > 1 and (earlier := self._find_tagged(key, context)) is not None:
+        retried = ti is not None and (ti.try_number or 1) > 1
+        if retried and (earlier := self._find_earlier(profile, key, context)) is not None:
             return earlier
         input_file_id = self.input_file_id or None
         if self.input_uri:
-            upload = self._upload()
+            from airflow_provider_bifrost.storage.inputs import upload_input  # storage: at run time
+
+            upload = upload_input(self.hook, self.input_uri, self.input_conn_id or None, self.provider)
             self.log.info("Uploaded %s as file %s (%s bytes)", self.input_uri, upload.id, upload.bytes)
             input_file_id = upload.id
-        metadata = {**(self.metadata or {}), TI_KEY_FIELD: key, TI_NAME_FIELD: name}
+        metadata, display_name = tagged(profile, key, name, self.metadata, self.display_name or None)
+        submitted_at = time.time()
         try:
             batch = self.hook.create_batch(
                 model=self.model,
@@ -254,40 +260,34 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
                 metadata=metadata,
                 extra_body=self.extra_body or None,
                 output_folder=self.output_folder or None,
-                display_name=self.display_name or None,
+                display_name=display_name,
             )
         except BifrostTransportError:
             # The request may have reached the gateway and created the batch, its answer lost on the way back.
             self.log.warning("The create request's answer was lost; looking for the batch it may have created")
-            if (earlier := self._find_tagged(key, context)) is not None:
+            if (earlier := self._find_earlier(profile, key, context, submitted_at=submitted_at)) is not None:
                 return earlier
             raise
         self.log.info("Submitted batch %s (%s): %s", batch.id, self.provider, batch.progress_line())
         self._batch_id = batch.id
         return batch.id
 
-    def _upload(self) -> FileObject:
-        """Stream ``input_uri`` to the gateway's files API; a storage failure names its cause and ``input_uri``."""
-        from airflow_provider_bifrost.storage.errors import is_anonymous, storage_errors  # storage: at run time
-        from airflow_provider_bifrost.storage.paths import plain_uri, storage_path
-
-        assert self.input_uri is not None
-        source = storage_path(self.input_uri, self.input_conn_id or None, name="input_uri")
-        with storage_errors("input_uri", plain_uri(source), "input_conn_id", source.fs):
-            try:
-                kind = source.fs.info(source.path).get("type")  # unlike is_file(), it says why it sees no file
-            except FileNotFoundError:
-                if is_anonymous(source.fs):  # anonymous access sees nothing: storage_errors names the credentials
-                    raise
-                kind = None
-            if kind != "file":
-                raise BifrostConfigError(f"input_uri {plain_uri(source)} is not a file: give the JSONL file's URI.")
-            return self.hook.upload_file(source, self.provider)
-
-    def _find_tagged(self, key: str, context: Context) -> str | None:
-        """The newest batch tagged with this task instance, if it is running or completed."""
+    def _find_earlier(
+        self, profile: ProviderProfile, key: str, context: Context, *, submitted_at: float | None = None
+    ) -> str | None:
+        """This task instance's batch of an earlier try (or of a lost answer), if it is running or completed."""
         assert self.provider is not None
-        found = find_tagged_batch(self.hook, self.provider, key, context, self.log)
+        requests = None
+        if profile.tag_field is None:  # found by its fingerprint, which counts the requests
+            from airflow_provider_bifrost.storage.inputs import count_requests  # storage: at run time
+
+            if self.requests:
+                requests = len(self.requests)
+            elif self.input_uri:
+                requests = count_requests(self.input_uri, self.input_conn_id or None)
+        found = find_earlier_batch(
+            self.hook, self.provider, profile, key, context, self.log, requests=requests, submitted_at=submitted_at
+        )
         if found is not None:
             self._batch_id = found
         return found

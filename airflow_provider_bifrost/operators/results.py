@@ -15,7 +15,14 @@ from airflow_provider_bifrost.constants import DEFAULT_CONN_NAME, DEFAULT_MAX_XC
 from airflow_provider_bifrost.exceptions import BifrostConfigError
 from airflow_provider_bifrost.mixins import BifrostHookMixin
 from airflow_provider_bifrost.outcome.status import BatchState
-from airflow_provider_bifrost.validation import check_batch_provider, check_compression, check_storage_uri, validate_id
+from airflow_provider_bifrost.validation import (
+    check_batch_provider,
+    check_compression,
+    check_storage_uri,
+    is_given,
+    untemplated,
+    validate_id,
+)
 from airflow_provider_bifrost.version_compat import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
@@ -77,7 +84,7 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
         super().__init__(**kwargs)
         check_compression(compression, f" ({self.task_id})")
         check_batch_provider(provider, where=f" ({self.task_id})")
-        if isinstance(output_uri, str) and output_uri.strip() and "{{" not in output_uri and "{%" not in output_uri:
+        if is_given(output_uri) and untemplated(output_uri):
             check_storage_uri(output_uri, "output_uri")
         if results_per_file is not None and (isinstance(results_per_file, bool) or results_per_file < 1):
             raise BifrostConfigError(f"results_per_file must be a positive number of items, got {results_per_file!r}")

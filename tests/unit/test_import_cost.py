@@ -33,6 +33,8 @@ OURS_AT_RUN_TIME = (
     "airflow_provider_bifrost.results.ijson_parser",
     "airflow_provider_bifrost.results.pages",
     "airflow_provider_bifrost.results.records",
+    "airflow_provider_bifrost.storage.errors",
+    "airflow_provider_bifrost.storage.inputs",
     "airflow_provider_bifrost.storage.manifest",
     "airflow_provider_bifrost.storage.paths",
     "airflow_provider_bifrost.storage.shards",
