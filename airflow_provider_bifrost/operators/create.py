@@ -371,7 +371,7 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         batch_id = event.get("batch_id") if isinstance(event, dict) else None
         if isinstance(event, dict):  # after a deferral the task starts afresh: take the provider the trigger used
             self.provider = event.get("provider") or self._resolve_provider()
-            self.log.info("Batch %s %s", batch_id, closing_line(event, self.failed_share_threshold))
+            self.log.info("Finished waiting: %s", closing_line(event, self.failed_share_threshold))
         summary = settle_event(
             event,
             batch_id=None,

@@ -150,13 +150,12 @@ def closing_line(event: dict[str, Any], threshold: float | None) -> str:
     :param event: the event the wait ends with.
     :param threshold: the waiting task's ``failed_share_threshold`` (None: not known or never).
     """
-    status, message = event.get("status"), event.get("message", "")
-    outcome = f"{event.get('batch_status') or status}: {message}"
+    status, message, batch_id = event.get("status"), event.get("message", ""), event.get("batch_id")
     if status == "success":
-        verdict = failed_share_verdict(event.get("batch") or {}, threshold, event.get("batch_id"))
-        return f"{outcome}; the task fails: {verdict}" if verdict else f"{outcome}; the task succeeds"
+        verdict = failed_share_verdict(event.get("batch") or {}, threshold, batch_id)
+        return f"Batch {message}; the task fails: {verdict}" if verdict else f"Batch {message}; the task succeeds"
     if status == "timeout":
-        return f"timed out: {message}"
+        return f"Batch {batch_id} timed out: {message}"
     if status == "error":
-        return f"{'error' if event.get('permanent') else 'error, worth a retry'}: {message}"
-    return f"{outcome}; the task fails"
+        return f"Batch {batch_id} {'error' if event.get('permanent') else 'error, worth a retry'}: {message}"
+    return f"Batch {message}; the task fails"

@@ -103,7 +103,7 @@ class BatchPoll:
         self._failures.reset()
         if batch.state is not BatchState.RUNNING:
             event = terminal_event(batch, self.provider)
-            self.log.info("Batch %s %s", self.batch_id, closing_line(event, self.failed_share_threshold))
+            self.log.info("%s", closing_line(event, self.failed_share_threshold))
             return PollStep(event)
         if self._last_check:
             return self._timed_out()
@@ -148,5 +148,5 @@ class BatchPoll:
 
     def _end(self, status: str, batch: Batch | None, message: str, *, permanent: bool = False) -> PollStep:
         event = make_event(status, self.batch_id, self.provider, batch, message=message, permanent=permanent)
-        self.log.info("Batch %s %s", self.batch_id, closing_line(event, self.failed_share_threshold))
+        self.log.info("%s", closing_line(event, self.failed_share_threshold))
         return PollStep(event)

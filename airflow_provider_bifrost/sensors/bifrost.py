@@ -150,7 +150,7 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
         :param event: the trigger's event payload.
         """
         if isinstance(event, dict):
-            self.log.info("Batch %s %s", self.batch_id, closing_line(event, self.failed_share_threshold))
+            self.log.info("Finished waiting: %s", closing_line(event, self.failed_share_threshold))
         return settle_event(
             event,
             batch_id=self.batch_id,

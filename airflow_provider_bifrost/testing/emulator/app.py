@@ -102,9 +102,13 @@ def create_app(state: EmulatorState) -> FastAPI:
     return app
 
 
-def _check_provider(provider: str | None, request_type: str, where: str = "the provider query parameter") -> str:
+def _check_provider(
+    state: EmulatorState, provider: str | None, request_type: str, where: str = "the provider query parameter"
+) -> str:
+    """The provider a request names, a custom provider of the config as the provider it is built on."""
     if not provider:
         raise request_error(f"provider is required: pass it as {where}", request_type=request_type)
+    provider = state.config.custom_providers.get(provider, provider)
     if provider not in PROVIDERS:
         raise request_error(f"invalid provider: {provider}", request_type=request_type)
     if provider not in BATCH_PROVIDERS:
@@ -178,23 +182,25 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def _resolve_model(body: dict[str, Any], fallback: str | None, request_type: str) -> tuple[str, str | None]:
+def _resolve_model(
+    state: EmulatorState, body: dict[str, Any], fallback: str | None, request_type: str
+) -> tuple[str, str | None]:
     """``(provider, model name)`` of a create request."""
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise request_error("Invalid request format: model must be a string", request_type=request_type)
     prefix, _, name = (model or "").partition("/")
-    if name and prefix in PROVIDERS:
-        return _check_provider(prefix, request_type), name
+    if name and (prefix in PROVIDERS or prefix in state.config.custom_providers):
+        return _check_provider(state, prefix, request_type), name
     if fallback:
-        return _check_provider(fallback, request_type), model or None
+        return _check_provider(state, fallback, request_type), model or None
     if model and not name:
         raise request_error(
             "model should be in provider/model format (e.g. openai/gpt-4o-mini) or provider must be specified",
             request_type=request_type,
         )
     if model:
-        return _check_provider(prefix, request_type), name
+        return _check_provider(state, prefix, request_type), name
     raise request_error(
         "model is required (as provider/model), or the provider query parameter or x-model-provider header",
         request_type=request_type,
@@ -203,7 +209,7 @@ def _resolve_model(body: dict[str, Any], fallback: str | None, request_type: str
 
 def _create_batch(state: EmulatorState, body: dict[str, Any], fallback: str | None, *, alias: bool) -> dict[str, Any]:
     request_type = "batch_create"
-    provider, model = _resolve_model(body, fallback, request_type)
+    provider, model = _resolve_model(state, body, fallback, request_type)
 
     def invalid(message: str) -> GatewayError:
         return request_error(message, request_type=request_type, provider=provider)
@@ -357,7 +363,7 @@ async def list_batches(
     state: StateDep, provider: str | None = None, limit: int = 20, after: str | None = None
 ) -> dict[str, Any]:
     """List a provider's batches, newest first; pass ``next_cursor`` back as ``after``."""
-    return _list_batches(state, _check_provider(provider, "batch_list"), limit, after)
+    return _list_batches(state, _check_provider(state, provider, "batch_list"), limit, after)
 
 
 @_gateway.get("/openai/v1/batches")
@@ -366,7 +372,7 @@ async def openai_list_batches(
 ) -> dict[str, Any]:
     """OpenAI-SDK alias of the batch list, in OpenAI's list shape (``first_id``/``last_id``: the
     SDK pages with ``after=<last id>``)."""
-    provider = _check_provider(_alias_provider(request), "batch_list")
+    provider = _check_provider(state, _alias_provider(request), "batch_list")
     page = _list_batches(state, provider, limit, after)
     if page["data"]:
         page.update(first_id=page["data"][0]["id"], last_id=page["data"][-1]["id"])
@@ -416,13 +422,13 @@ def _decode_cursor(cursor: str) -> str:
 @_gateway.get("/v1/batches/{batch_id}")
 async def retrieve_batch(batch_id: str, state: StateDep, provider: str | None = None) -> dict[str, Any]:
     """One batch, its status computed now."""
-    return _retrieve_batch(state, path_id(batch_id), _check_provider(provider, "batch_retrieve"))
+    return _retrieve_batch(state, path_id(batch_id), _check_provider(state, provider, "batch_retrieve"))
 
 
 @_gateway.get("/openai/v1/batches/{batch_id}")
 async def openai_retrieve_batch(batch_id: str, request: Request, state: StateDep) -> dict[str, Any]:
     """OpenAI-SDK alias of batch retrieval."""
-    return _retrieve_batch(state, path_id(batch_id), _check_provider(_alias_provider(request), "batch_retrieve"))
+    return _retrieve_batch(state, path_id(batch_id), _check_provider(state, _alias_provider(request), "batch_retrieve"))
 
 
 def _retrieve_batch(state: EmulatorState, batch_id: str, provider: str) -> dict[str, Any]:
@@ -433,13 +439,13 @@ def _retrieve_batch(state: EmulatorState, batch_id: str, provider: str) -> dict[
 @_gateway.post("/v1/batches/{batch_id}/cancel")
 async def cancel_batch(batch_id: str, state: StateDep, provider: str | None = None) -> dict[str, Any]:
     """Start cancelling a batch (``cancelling``, then ``cancelled``: Anthropic ``ended``)."""
-    return _cancel_batch(state, path_id(batch_id), _check_provider(provider, "batch_cancel"))
+    return _cancel_batch(state, path_id(batch_id), _check_provider(state, provider, "batch_cancel"))
 
 
 @_gateway.post("/openai/v1/batches/{batch_id}/cancel")
 async def openai_cancel_batch(batch_id: str, request: Request, state: StateDep) -> dict[str, Any]:
     """OpenAI-SDK alias of batch cancellation (the same short cancel object)."""
-    return _cancel_batch(state, path_id(batch_id), _check_provider(_alias_provider(request), "batch_cancel"))
+    return _cancel_batch(state, path_id(batch_id), _check_provider(state, _alias_provider(request), "batch_cancel"))
 
 
 def _cancel_batch(state: EmulatorState, batch_id: str, provider: str) -> dict[str, Any]:
@@ -466,7 +472,7 @@ async def batch_results(
     """The results document, streamed (one page of it in paged mode); per provider, what
     ``/results`` answers while nothing is ready differs (see :func:`_results_view`)."""
     request_type = "batch_results"
-    provider = _check_provider(provider, request_type)
+    provider = _check_provider(state, provider, request_type)
     batch = _find_batch(state, path_id(batch_id), provider, request_type)
     view = _results_view(batch, batch.view(time.time()))
     page_size = batch.results_page_size or state.config.results_page_size
@@ -533,7 +539,9 @@ async def _upload_file(
     async with request.form() as form:
         form_provider = form.get("provider")
         provider = provider or (form_provider if isinstance(form_provider, str) else None) or default
-        provider = _check_provider(provider, request_type, "the provider query parameter or x-model-provider header")
+        provider = _check_provider(
+            state, provider, request_type, "the provider query parameter or x-model-provider header"
+        )
         upload, purpose = form.get("file"), form.get("purpose")
         if not isinstance(purpose, str) or not purpose:
             raise request_error("purpose is required", provider=provider, request_type=request_type)
@@ -591,7 +599,7 @@ async def list_files(
 ) -> dict[str, Any]:
     """List files; the provider comes from the ``x-model-provider`` query parameter or header."""
     provider = request.query_params.get("x-model-provider") or request.headers.get("x-model-provider")
-    provider = _check_provider(provider, "file_list", "the x-model-provider query parameter or header")
+    provider = _check_provider(state, provider, "file_list", "the x-model-provider query parameter or header")
     return _list_files(state, provider, purpose, limit, after, order)
 
 
@@ -605,7 +613,7 @@ async def openai_list_files(
     order: str = "desc",
 ) -> dict[str, Any]:
     """OpenAI-SDK alias of the file list."""
-    provider = _check_provider(_alias_provider(request), "file_list")
+    provider = _check_provider(state, _alias_provider(request), "file_list")
     return _list_files(state, provider, purpose, limit, after, order)
 
 
@@ -657,13 +665,13 @@ def _generated_content(state: EmulatorState, stored: StoredFile, now: float) -> 
 @_gateway.get("/v1/files/{file_id}")
 async def retrieve_file(file_id: str, state: StateDep, provider: str | None = None) -> dict[str, Any]:
     """One file object."""
-    return _retrieve_file(state, path_id(file_id), _check_provider(provider, "file_retrieve"))
+    return _retrieve_file(state, path_id(file_id), _check_provider(state, provider, "file_retrieve"))
 
 
 @_gateway.get("/openai/v1/files/{file_id}")
 async def openai_retrieve_file(file_id: str, request: Request, state: StateDep) -> dict[str, Any]:
     """OpenAI-SDK alias of file retrieval."""
-    return _retrieve_file(state, path_id(file_id), _check_provider(_alias_provider(request), "file_retrieve"))
+    return _retrieve_file(state, path_id(file_id), _check_provider(state, _alias_provider(request), "file_retrieve"))
 
 
 def _retrieve_file(state: EmulatorState, file_id: str, provider: str) -> dict[str, Any]:
@@ -675,13 +683,13 @@ def _retrieve_file(state: EmulatorState, file_id: str, provider: str) -> dict[st
 @_gateway.delete("/v1/files/{file_id}")
 async def delete_file(file_id: str, state: StateDep, provider: str | None = None) -> dict[str, Any]:
     """Delete a file."""
-    return _delete_file(state, path_id(file_id), _check_provider(provider, "file_delete"))
+    return _delete_file(state, path_id(file_id), _check_provider(state, provider, "file_delete"))
 
 
 @_gateway.delete("/openai/v1/files/{file_id}")
 async def openai_delete_file(file_id: str, request: Request, state: StateDep) -> dict[str, Any]:
     """OpenAI-SDK alias of file deletion."""
-    return _delete_file(state, path_id(file_id), _check_provider(_alias_provider(request), "file_delete"))
+    return _delete_file(state, path_id(file_id), _check_provider(state, _alias_provider(request), "file_delete"))
 
 
 def _delete_file(state: EmulatorState, file_id: str, provider: str) -> dict[str, Any]:
@@ -697,13 +705,13 @@ def _delete_file(state: EmulatorState, file_id: str, provider: str) -> dict[str,
 @_gateway.get("/v1/files/{file_id}/content")
 async def file_content(file_id: str, state: StateDep, provider: str | None = None) -> Response:
     """A file's raw bytes, streamed (Gemini: 500, its files API has no download)."""
-    return _file_content(state, path_id(file_id), _check_provider(provider, "file_content"))
+    return _file_content(state, path_id(file_id), _check_provider(state, provider, "file_content"))
 
 
 @_gateway.get("/openai/v1/files/{file_id}/content")
 async def openai_file_content(file_id: str, request: Request, state: StateDep) -> Response:
     """OpenAI-SDK alias of the file content."""
-    return _file_content(state, path_id(file_id), _check_provider(_alias_provider(request), "file_content"))
+    return _file_content(state, path_id(file_id), _check_provider(state, _alias_provider(request), "file_content"))
 
 
 def _file_content(state: EmulatorState, file_id: str, provider: str) -> Response:

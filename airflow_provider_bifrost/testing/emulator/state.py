@@ -97,6 +97,8 @@ class EmulatorConfig(BaseModel):
         gateways (Bedrock ARNs cannot be addressed; Gemini and Vertex still take the bare trailing id).
     :param gemini_info_placeholder: a finished Gemini batch without results answers the single
         placeholder item ``{"custom_id": "info", ...}`` of older gateways instead of no items.
+    :param custom_providers: custom providers the gateway defines, each with the provider it is built on
+        (``{"corp-openai": "openai"}``): a request naming one is served as its base provider.
     :param bedrock_role_arn: a role ARN held on the gateway's Bedrock key: Bedrock batches may then
         be created without a ``role_arn``.
     """
@@ -121,6 +123,7 @@ class EmulatorConfig(BaseModel):
     decode_encoded_ids: bool = True
     gemini_info_placeholder: bool = False
     bedrock_role_arn: str | None = None
+    custom_providers: dict[str, str] = Field(default_factory=dict)
 
 
 class BatchSpec(BaseModel):

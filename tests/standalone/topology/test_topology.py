@@ -269,15 +269,15 @@ def test_killed_triggerer_waits_are_adopted_and_each_ends_exactly_once(
         logs = airflow.task_logs(SENSOR_DAG, run_id, "wait")
         trigger_logs = {path.name: text for path, text in logs.items() if ".trigger." in path.name}
         task_logs = [text for path, text in logs.items() if ".trigger." not in path.name]
-        assert log_lines(trigger_logs.values(), f"Batch {batch_id}: success") == 1, (batch_id, list(trigger_logs))
-        assert log_lines(task_logs, f"Batch {batch_id} finished waiting") == 1, batch_id
+        assert log_lines(trigger_logs.values(), f"Batch {batch_id} completed:") == 1, (batch_id, list(trigger_logs))
+        assert log_lines(task_logs, f"Finished waiting: Batch {batch_id} completed:") == 1, batch_id
         ti = airflow.task_instance(SENSOR_DAG, run_id, "wait")
         assert ti is not None and (ti["state"], ti["try_number"]) == ("success", 1), ti
         assert airflow.task_states(SENSOR_DAG, run_id) == {"wait": "success", "check": "success"}
         assert not history(airflow, SENSOR_DAG, run_id, "wait")
         if batch_id in orphans:
             # The survivor sent the event: it is in the trigger log under the survivor's job id.
-            (event_log,) = [name for name, text in trigger_logs.items() if f"Batch {batch_id}: success" in text]
+            (event_log,) = [name for name, text in trigger_logs.items() if f"Batch {batch_id} completed:" in text]
             assert event_log.endswith(f".trigger.{survivor_job}.log"), (event_log, survivor_job)
             before = max(t for t in polls if t < killed_at)
             after = min(t for t in polls if t > killed_at)

@@ -26,7 +26,7 @@ def settle(event: dict[str, Any], threshold: float | None = 1.0) -> dict[str, An
 def test_a_success_under_the_threshold_succeeds_and_says_so() -> None:
     event = terminal_event(batch(failed=2), "openai")
     assert settle(event, 0.5)["request_counts"]["failed"] == 2
-    assert closing_line(event, 0.5) == "completed: batch_1 completed: 10/10 done (100%), 2 failed; the task succeeds"
+    assert closing_line(event, 0.5) == "Batch batch_1 completed: 10/10 done (100%), 2 failed; the task succeeds"
 
 
 def test_a_success_the_threshold_fails_never_says_success() -> None:
@@ -63,7 +63,8 @@ def test_an_error_event_fails_at_once_only_when_permanent(permanent: bool, cls: 
     with pytest.raises(cls, match="Waiting for Bifrost batch batch_1 failed: HTTP 401") as raised:
         settle(event)
     assert isinstance(raised.value, AirflowFailException) is permanent
-    assert closing_line(event, None) == ("error: HTTP 401" if permanent else "error, worth a retry: HTTP 401")
+    expected = "error: HTTP 401" if permanent else "error, worth a retry: HTTP 401"
+    assert closing_line(event, None) == f"Batch batch_1 {expected}"
 
 
 def test_events_are_json_and_carry_no_permanent_flag_unless_set() -> None:
