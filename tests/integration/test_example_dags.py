@@ -20,7 +20,13 @@ def examples() -> DagBag:
     return DagBag(dag_folder=str(EXAMPLES))
 
 
-EXAMPLE_DAG_IDS = {"example_bifrost_pipeline", "example_bifrost_existing_batch", "example_bifrost_anthropic_inline"}
+EXAMPLE_DAG_IDS = {
+    "example_bifrost_pipeline",
+    "example_bifrost_existing_batch",
+    "example_bifrost_anthropic_inline",
+    "example_bifrost_bedrock",
+    "example_bifrost_vertex",
+}
 
 
 def test_examples_parse_without_import_errors(examples: DagBag) -> None:
@@ -81,3 +87,26 @@ def test_anthropic_inline_returns_results_through_xcom(examples: DagBag, gateway
     assert counts == {"succeeded": 3}
     (batch,) = gateway.batches()
     assert batch["id"] == run.get_task_instance("ask").xcom_pull(task_ids="ask")
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_bedrock_from_s3_with_extra_body(examples: DagBag, gateway: EmulatorClient, tmp_path: Path) -> None:
+    gateway.add_blob("s3://my-bucket/batch-input/requests.jsonl", requests=12)
+    run = examples.get_dag("example_bifrost_bedrock").test()
+    assert run.state == "success", states_of(run)
+    (batch,) = gateway.batches()
+    assert batch["id"].startswith("arn:aws:bedrock:") and "/" in batch["id"]
+    assert batch["input_file_id"] == "s3://my-bucket/batch-input/requests.jsonl"
+    assert run.get_task_instance("summarize").xcom_pull(task_ids="summarize") == {"answered": 12, "errored": 0}
+    (manifest,) = (tmp_path / "out").glob("*/_manifest.json")
+    assert json.loads(manifest.read_text())["batch_id"] == batch["id"]
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_vertex_inline_with_output_folder(examples: DagBag, gateway: EmulatorClient, tmp_path: Path) -> None:
+    run = examples.get_dag("example_bifrost_vertex").test()
+    assert run.state == "success", states_of(run)
+    (batch,) = gateway.batches()
+    assert batch["id"].startswith("projects/") and batch["display_name"].startswith("product taglines airflow-")
+    (shard,) = (tmp_path / "out").glob("*/part-00000.jsonl.gz")
+    assert shard.parent.name != batch["id"]
