@@ -87,3 +87,29 @@ def test_a_lost_create_answer_leaves_exactly_one_batch(
     creates = emulator.requests(r"^/v1/batches$", method="POST")
     assert [r["fault"] for r in creates][-1] == "lose_response"
     assert batch["status"] == "completed"
+
+
+def test_a_bedrock_job_id_is_waited_for_deferred_and_exported(
+    airflow_standalone: AirflowStandalone, emulator: EmulatorClient, standalone_output: Path
+) -> None:
+    """A Bedrock job ARN (with '/') through the scheduler, the triggerer and the export, in a real Airflow."""
+    from airflow_provider_bifrost.storage.paths import folder_name
+
+    airflow = airflow_standalone
+    batch = emulator.add_batch("bedrock", requests=9, failed=2, timeline=(2.0, 12.0, 2.0))
+    assert batch["id"].startswith("arn:aws:bedrock:") and "/" in batch["id"]
+    dag_id = "example_bifrost_existing_batch"
+    airflow.wait_for_dag(dag_id)
+    run_id = airflow.trigger_dag(dag_id, {"batch_id": batch["id"], "provider": "bedrock"})
+    airflow.wait_for_task_state(dag_id, run_id, "wait", "deferred", timeout=STEP_TIMEOUT)
+    airflow.wait_for_run_state(dag_id, run_id, "success", timeout=STEP_TIMEOUT)
+
+    trigger_logs = [
+        text for path, text in airflow.task_logs(dag_id, run_id, "wait").items() if ".trigger." in path.name
+    ]
+    assert any(f"Batch {batch['id']} completed" in text for text in trigger_logs), airflow.diagnostics(dag_id, run_id)
+    manifest = json.loads((standalone_output / folder_name(batch["id"]) / "_manifest.json").read_text())
+    assert (manifest["batch_id"], manifest["provider"]) == (batch["id"], "bedrock")
+    assert (manifest["counts"]["results"], manifest["counts"]["errored"]) == (9, 2)
+    polls = emulator.requests(r"^/v1/batches/arn:aws:bedrock", method="GET")
+    assert polls and all(entry["status"] == 200 for entry in polls)

@@ -280,6 +280,7 @@ class EmulatorClient:
         output_s3_uri: str | None = None,
         output_folder: str | None = None,
         input_blob: str | None = None,
+        age: float | None = None,
     ) -> dict[str, Any]:
         """Create a batch directly, with its provider's id shape; returns the batch object.
 
@@ -312,6 +313,7 @@ class EmulatorClient:
         :param output_s3_uri: Bedrock's output prefix (its ``output_file_id``).
         :param output_folder: Vertex's ``gs://`` output prefix.
         :param input_blob: Azure's input blob URL.
+        :param age: seconds ago the batch was created (default: now).
         """
         spec: dict[str, Any] = {
             "provider": provider,
@@ -336,6 +338,7 @@ class EmulatorClient:
             "output_s3_uri": output_s3_uri,
             "output_folder": output_folder,
             "input_blob": input_blob,
+            "age": age,
         }
         payload = {k: v for k, v in spec.items() if v is not None}
         result: dict[str, Any] = self._call("POST", "/batches", json=payload)

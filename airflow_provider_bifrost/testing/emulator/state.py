@@ -153,6 +153,7 @@ class BatchSpec(BaseModel):
     :param output_folder: Vertex ``gs://`` / Azure blob output prefix.
     :param input_blob: Azure input blob URL.
     :param extra_params: unknown create keys, passed to the provider as the gateway does.
+    :param age: seconds ago the batch was created (its timeline runs from then), e.g. to list old batches.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -180,6 +181,7 @@ class BatchSpec(BaseModel):
     output_folder: str | None = None
     input_blob: str | None = None
     extra_params: dict[str, Any] | None = None
+    age: NonNegativeFloat = 0.0
 
 
 @dataclass(frozen=True)
@@ -398,7 +400,7 @@ class EmulatorState:
         manual = cfg.manual if spec.manual is None else spec.manual
         prefix, _, name = (spec.model or "").partition("/")
         model = name if prefix in PROVIDERS and name else spec.model or DEFAULT_MODELS[provider]
-        created = time.time()
+        created = time.time() - spec.age
         metadata = spec.metadata
         batch = Batch(
             id=new_batch_id(provider, self._rng),
