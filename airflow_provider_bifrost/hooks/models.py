@@ -50,6 +50,16 @@ class RequestCounts(WireModel):
     pending: int | None = None
 
     @property
+    def done(self) -> int:
+        """
+        Requests processed so far: ``total - pending`` where the provider counts what is pending (Anthropic,
+        Gemini, whose ``completed`` already includes the failed ones), else ``completed + failed``.
+        """
+        if self.pending is not None:
+            return max(self.total - self.pending, 0)
+        return self.completed + self.failed
+
+    @property
     def unsuccessful(self) -> int:
         """Requests that did not succeed: failed, expired or cancelled."""
         return unsuccessful_requests(self.model_dump())
@@ -107,7 +117,7 @@ class Batch(WireModel):
     def progress_line(self) -> str:
         """One line a person reads at a glance: ``batch_abc in_progress: 7,412/10,000 done (74%), 12 failed``."""
         counts = self.request_counts
-        done = counts.completed + counts.failed
+        done = counts.done
         share = f" ({100 * done // counts.total}%)" if counts.total else ""
         return f"{self.id} {self.status}: {done:,}/{counts.total:,} done{share}, {counts.unsuccessful:,} failed"
 

@@ -22,3 +22,14 @@ def test_batch_error_messages() -> None:
         }
     )
     assert batch.error_messages() == ["invalid_json (line 3): bad line"]
+
+
+def test_progress_counts_what_is_done_whatever_the_providers_counts_mean() -> None:
+    openai = Batch.model_validate(
+        {"id": "b", "status": "in_progress", "request_counts": {"total": 10, "completed": 4, "failed": 2}}
+    )
+    gemini = Batch.model_validate(  # completed = total - pending: the failed ones are in it already
+        {"id": "g", "status": "in_progress", "request_counts": {"total": 10, "completed": 6, "failed": 2, "pending": 4}}
+    )
+    assert openai.progress_line() == "b in_progress: 6/10 done (60%), 2 failed"
+    assert gemini.progress_line() == "g in_progress: 6/10 done (60%), 2 failed"
