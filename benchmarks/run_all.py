@@ -112,6 +112,8 @@ def value(number: float | None, unit: str, cut_off: bool = False) -> str:
         return f"{prefix}{number * 1000:.0f} ms" if number < 1 else f"{prefix}{number:.1f} s"
     if unit == "ms":
         return f"{prefix}{number:.1f} ms"
+    if unit == "us":  # a figure in seconds, shown in microseconds
+        return f"{prefix}{number * 1e6:.0f} us"
     if unit == "MB/s":
         return f"{prefix}{number:.1f} MB/s"
     if unit == "MB":
