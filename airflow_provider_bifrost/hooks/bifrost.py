@@ -37,6 +37,7 @@ from airflow_provider_bifrost.hooks.http import (
     araise_for_error,
     build_async_client,
     build_client,
+    quiet_request_log,
     raise_for_error,
 )
 from airflow_provider_bifrost.hooks.models import Batch, BatchList, BatchResultItem, FileObject
@@ -497,10 +498,12 @@ class BifrostHook(BaseHook):
 
     async def _asend(self, method: str, path: str, **request: Any) -> httpx.Response:
         client, gate = await self._aclient()
+        quiet = quiet_request_log if self._shared is not None else nullcontext  # a trigger's checks: no INFO line
 
         async def attempt() -> httpx.Response:
             async with gate:
-                response = await client.send(client.build_request(method, path, **request), stream=True)
+                with quiet():
+                    response = await client.send(client.build_request(method, path, **request), stream=True)
                 await araise_for_error(response)
                 try:
                     await response.aread()

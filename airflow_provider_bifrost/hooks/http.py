@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from contextlib import asynccontextmanager
+import logging
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +37,7 @@ from airflow_provider_bifrost.hooks.retry import parse_retry_after
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from airflow_provider_bifrost.hooks.connection import GatewaySettings
 
@@ -112,6 +114,36 @@ def build_async_client(
         strip(request)
 
     return httpx.AsyncClient(event_hooks={"request": [astrip]}, transport=transport, **client_kwargs(settings))  # type: ignore[arg-type]
+
+
+_QUIET: ContextVar[bool] = ContextVar("bifrost_quiet_request_log", default=False)
+
+
+class _QuietRequestLog(logging.Filter):
+    """Drops httpx's INFO line about a request sent inside :func:`quiet_request_log`; nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or not _QUIET.get()
+
+
+_QUIET_FILTER = _QuietRequestLog()
+
+
+@contextmanager
+def quiet_request_log() -> Iterator[None]:
+    """
+    Within the block (in this task), httpx logs no INFO line per request: a wait's status checks, which a
+    triggerer sends hundreds of times a second, log only what the poll decision logs (its failures and the
+    end of the wait). httpx's warnings and errors, and every other request's line, are untouched.
+    """
+    logger = logging.getLogger("httpx")
+    if _QUIET_FILTER not in logger.filters:
+        logger.addFilter(_QUIET_FILTER)
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
 
 
 def build_shared_async_client(settings: GatewaySettings) -> httpx.AsyncClient:

@@ -170,6 +170,36 @@ def test_aget_batch(emulator: EmulatorClient, make_hook: MakeHook) -> None:
     assert asyncio.run(fetch()) == "completed"
 
 
+def test_a_triggers_status_checks_log_no_info_line_per_request(
+    emulator: EmulatorClient, make_hook: MakeHook, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On the shared client (a trigger's), httpx's INFO line per request is dropped; elsewhere it stays."""
+    import asyncio
+    import logging
+
+    seeded = emulator.add_batch("openai", requests=2, manual=True)
+
+    async def poll(shared: bool) -> None:
+        hook = make_hook()
+        try:
+            if shared:
+                async with hook.shared_async_client():
+                    await hook.aget_batch(seeded["id"], "openai")
+            else:
+                await hook.aget_batch(seeded["id"], "openai")
+        finally:
+            await hook.aclose()
+
+    def request_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "httpx" and "HTTP Request" in r.getMessage()]
+
+    caplog.set_level(logging.INFO, logger="httpx")
+    asyncio.run(poll(shared=True))
+    assert request_lines() == []
+    asyncio.run(poll(shared=False))
+    assert len(request_lines()) == 1
+
+
 # -- files --------------------------------------------------------------------------------------
 
 
