@@ -341,7 +341,9 @@ class BifrostHook(BaseHook):
         def open_page(after: str | None) -> Iterator[Iterator[bytes]]:
             response = self._send("GET", path, params={**params, **({"after": after} if after else {})}, stream=True)
             try:
-                yield response.iter_bytes(STREAM_CHUNK)
+                # As the connection delivers them: the parsers take chunks of any size, and re-chunking would
+                # copy every byte once more (a fifth of the export's CPU at 100 MB).
+                yield response.iter_bytes()
             finally:
                 response.close()
 
