@@ -20,7 +20,12 @@ from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_bifrost.constants import DEFAULT_CONN_NAME, DEFAULT_MAX_CONSECUTIVE_FAILURES
-from airflow_provider_bifrost.exceptions import BifrostAPIError, BifrostError, BifrostProtocolError
+from airflow_provider_bifrost.exceptions import (
+    BifrostAPIError,
+    BifrostConfigError,
+    BifrostError,
+    BifrostProtocolError,
+)
 from airflow_provider_bifrost.hooks.api import (
     batch_path,
     build_create_body,
@@ -54,6 +59,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection, ObjectStoragePath
 
 STREAM_CHUNK = 256 * 1024
+#: The largest page of ``GET /v1/batches`` the gateway serves.
+LIST_PAGE_MAX = 100
 
 
 class BifrostHook(BaseHook):
@@ -526,6 +533,26 @@ class BifrostHook(BaseHook):
         path = batch_path(batch_id)
         response = await self._asend("GET", path, params={"provider": self.resolve_provider(provider)})
         return parse_retrieved_batch(response)
+
+    async def alist_batches(
+        self, provider: str | None = None, *, limit: int = LIST_PAGE_MAX, after: str | None = None
+    ) -> BatchList:
+        """
+        One page of the provider's batches without blocking the event loop: where the provider's list pages
+        correctly (openai, azure, vertex), one request tells the statuses of up to ``limit`` batches, for a
+        trigger waiting on many. One attempt per call, like :meth:`aget_batch` in a wait (the caller retries).
+
+        :param provider: the provider; defaults to the connection's ``default_provider``.
+        :param limit: page size, 1 to :data:`LIST_PAGE_MAX`.
+        :param after: the ``next_cursor`` (or ``last_id``) of the previous page.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= LIST_PAGE_MAX:
+            raise BifrostConfigError(f"limit must be an integer from 1 to {LIST_PAGE_MAX}, got {limit!r}")
+        await self.aget_settings()
+        params: dict[str, Any] = {"provider": self.resolve_provider(provider), "limit": limit}
+        if after:
+            params["after"] = after
+        return parse_model(await self._asend("GET", "/v1/batches", params=params), BatchList)
 
     async def acancel_batch(self, batch_id: str, provider: str | None = None) -> Batch:
         """
