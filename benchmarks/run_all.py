@@ -7,11 +7,11 @@ writes (``--json``):
 - ``import``: ``import_cost.py``, the operator and sensor modules' import cost in a DAG file against the
   OpenAI provider's batch operator;
 - ``export``: ``export.py``, ``BifrostBatchResultsOperator`` to ``file://`` against a naive
-  ``response.json()`` client and curl (the ceiling);
+  ``response.json()`` client and curl (the ceiling), and gzipped against ``curl | gzip``;
 - ``results_memory``: ``results_memory.py``, streaming results through the hook against loading the
   document whole;
 - ``trigger_fleet``: ``trigger_fleet.py``, N ``BifrostBatchTrigger`` against N of the OpenAI provider's
-  ``OpenAIBatchTrigger`` in one event loop.
+  ``OpenAIBatchTrigger`` in one event loop: time to all events, stalls, CPU per answered status poll.
 
 Run ``python benchmarks/run_all.py`` (or ``python -m benchmarks``; about 15 minutes on 2 cores, most of
 it the trigger fleet at N=1000) or ``--quick`` (smaller sizes, about 3 minutes). ``--only import,export``
