@@ -52,6 +52,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "results_memory": Benchmark("results_memory.py", ("--sizes", "100000,400000"), ("--sizes", "100000")),
     "trigger_fleet": Benchmark("trigger_fleet.py", ("--sizes", "100,500,1000"), ("--sizes", "100")),
 }
+#: A "|" inside a Markdown table cell.
+ESCAPED_PIPE = "\\|"
 COLUMNS = ("benchmark", "case", "metric", "ours", "alternative", "value", "ours / alt", "better")
 
 
@@ -173,7 +175,7 @@ def markdown(rows: list[tuple[str, ...]]) -> str:
     """The table in Markdown, numbers right-aligned."""
     align = ["---:" if index in (3, 5, 6) else "---" for index in range(len(COLUMNS))]
     lines = [f"| {' | '.join(COLUMNS)} |", f"| {' | '.join(align)} |"]
-    lines += [f"| {' | '.join(cell.replace('|', '/') for cell in cells)} |" for cells in rows]
+    lines += [f"| {' | '.join(cell.replace('|', ESCAPED_PIPE) for cell in cells)} |" for cells in rows]
     return "\n".join(lines) + "\n"
 
 
