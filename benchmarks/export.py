@@ -1,7 +1,8 @@
 """
 Export speed and memory: BifrostBatchResultsOperator to file://, against the same response read by
 curl into /dev/null (the ceiling) and by a naive client (``response.json()``, then one
-``json.dumps`` per line).
+``json.dumps`` per line); and with ``compression="gzip"``, against ``curl | gzip`` (gzip's default level,
+6, the level the export uses) into /dev/null as its ceiling.
 
 Every consumer runs in a fresh process (its peak RSS is its own). Imports, the first connection
 lookup, the operator's run-time imports and Airflow's one-time object-storage setup (filesystem and plugin
@@ -27,7 +28,11 @@ MODES = {
     "curl": "curl > /dev/null (ceiling)",
     "naive": "response.json() + json.dumps lines",
     "ours": "BifrostBatchResultsOperator, file://",
+    "curl_gzip": "curl | gzip > /dev/null (ceiling)",
+    "ours_gzip": "BifrostBatchResultsOperator, file://, gzip",
 }
+#: Each mode's ceiling, for the "x curl" column.
+CEILING = {"ours": "curl", "naive": "curl", "ours_gzip": "curl_gzip"}
 
 
 def consume(url: str, batch_id: str, mode: str, out_dir: str) -> None:
@@ -44,17 +49,18 @@ def consume(url: str, batch_id: str, mode: str, out_dir: str) -> None:
         provider="openai",
         bifrost_conn_id="bifrost_bench",
         output_uri=f"file://{out_dir}",
+        compression="gzip" if mode == "ours_gzip" else None,
     )
     operator.hook.get_conn()
     setup = time.perf_counter()
-    if mode == "ours":  # the operator imports these when it runs: once per task process, like the setup
+    if mode.startswith("ours"):  # the operator imports these when it runs: once per task process, like the setup
         import airflow_provider_bifrost.results.export  # noqa: F401
         from airflow_provider_bifrost.storage.paths import storage_path
 
         with storage_path(f"file://{out_dir}/warm-up").open("wb") as sink:
             sink.write(b"{}\n")  # the first write starts Airflow's hook-lineage collector (plugin discovery)
     setup = time.perf_counter() - setup
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if mode == "curl":
         out = subprocess.run(
             ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download}", results_url],
@@ -63,6 +69,10 @@ def consume(url: str, batch_id: str, mode: str, out_dir: str) -> None:
             check=True,
         )
         items, size = -1, int(out.stdout)
+    elif mode == "curl_gzip":
+        script = f"curl -sS '{results_url}' | tee >(wc -c >&2) | gzip -6 > /dev/null"
+        out = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True, check=True)
+        items, size = -1, int(out.stderr.strip().splitlines()[-1])
     elif mode == "naive":
         response = httpx.get(results_url, timeout=600)
         size = len(response.content)
@@ -74,9 +84,15 @@ def consume(url: str, batch_id: str, mode: str, out_dir: str) -> None:
     else:
         manifest = operator.execute({})
         items, size = manifest["counts"]["results"], manifest["bytes"]
-    seconds = time.perf_counter() - start
+        if mode == "ours_gzip":  # the manifest counts stored (compressed) bytes: the document's size is curl's
+            size = -1
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"items": items, "bytes": size, "seconds": seconds, "peak_rss_mb": peak_mb, "setup": setup}))
+    print(
+        json.dumps(
+            {"items": items, "bytes": size, "seconds": seconds, "cpu": cpu, "peak_rss_mb": peak_mb, "setup": setup}
+        )
+    )
 
 
 def main() -> None:
@@ -93,29 +109,33 @@ def main() -> None:
     from airflow_provider_bifrost.testing.emulator import run_emulator
 
     columns = f"{'results':>8} {'MB':>6}  {'consumer':<38} {'seconds':>8} {'items/s':>9} {'MB/s':>6}"
-    print(f"{columns} {'x curl':>6} {'peak RSS MB':>11}")
+    print(f"{columns} {'x curl':>6} {'CPU s':>6} {'peak RSS MB':>11}")
     setups: list[float] = []
     measured: list[dict[str, Any]] = []
     with run_emulator(subprocess=True) as emulator:
         for size in (int(s) for s in args.sizes.split(",")):
             batch = emulator.add_batch("openai", requests=size, item_bytes=args.item_bytes, manual=True)
             emulator.set_status(batch["id"], "completed")
-            ceiling = None
+            speeds: dict[str, float] = {}
+            document_bytes = 0
             for mode in MODES:
                 with tempfile.TemporaryDirectory() as out_dir:
                     command = [sys.executable, __file__, "--consume", emulator.url, batch["id"], mode, out_dir]
                     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
                 r = json.loads(out.strip().splitlines()[-1])
                 assert r["items"] in (-1, size), f"{mode} exported {r['items']} of {size}"
-                mb_s = r["bytes"] / 1e6 / r["seconds"]
-                ceiling = ceiling or mb_s
-                rss = "-" if mode == "curl" else f"{r['peak_rss_mb']:.0f}"
-                if mode == "ours":
+                if r["bytes"] < 0:
+                    r["bytes"] = document_bytes
+                document_bytes = document_bytes or r["bytes"]
+                mb_s = speeds[mode] = r["bytes"] / 1e6 / r["seconds"]
+                ceiling = speeds[CEILING.get(mode, mode)]
+                rss = "-" if mode.startswith("curl") else f"{r['peak_rss_mb']:.0f}"
+                if mode.startswith("ours"):
                     setups.append(r["setup"])
                 measured.append({"size": size, "mode": mode, "mb_s": mb_s, **r})
                 print(
                     f"{size:>8} {r['bytes'] / 1e6:>6.0f}  {MODES[mode]:<38} {r['seconds']:>8.2f} "
-                    f"{size / r['seconds']:>9.0f} {mb_s:>6.1f} {mb_s / ceiling:>6.2f} {rss:>11}",
+                    f"{size / r['seconds']:>9.0f} {mb_s:>6.1f} {mb_s / ceiling:>6.2f} {r['cpu']:>6.2f} {rss:>11}",
                     flush=True,
                 )
     print(f"One-time object-storage setup in a fresh task process (not timed above): {max(setups):.2f} s at most")
@@ -160,6 +180,18 @@ def summary_rows(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "better": "lower",
             },
         ]
+        if "ours_gzip" in by_mode and "curl_gzip" in by_mode:
+            rows.append(
+                {
+                    "case": f"{case}, gzip",
+                    "metric": "throughput",
+                    "unit": "MB/s",
+                    "ours": by_mode["ours_gzip"]["mb_s"],
+                    "alternative": by_mode["curl_gzip"]["mb_s"],
+                    "alternative_name": MODES["curl_gzip"],
+                    "better": "higher",
+                }
+            )
     return rows
 
 

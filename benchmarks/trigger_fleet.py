@@ -15,6 +15,11 @@ each implementation and N it reports
 - the worst event-loop stall: a sampler task sleeps 5 ms in a loop for the whole run (from the
   fleet's start to its last event) and keeps its largest overshoot; also the worst one that began
   after the flip;
+- the worst stall after warm-up: the worst that began once every trigger had had its first poll
+  answered (the first round opens the connections and reads the connection of each trigger);
+- the CPU per answered status poll: the fleet process's CPU time (``time.process_time()``, every thread,
+  from the fleet's start to its last event) over the status polls answered in that time (counted in the
+  child, around the method each trigger polls with: ``BifrostHook.aget_batch``, ``OpenAIHook.get_batch``);
 - the peak RSS of the process running the fleet (each run in a fresh child process);
 - how many batch status requests the emulator received, in all and after the flip;
 
@@ -42,6 +47,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
+import inspect
 import json
 import os
 import resource
@@ -78,6 +85,11 @@ STARTUP_BUDGET = 120.0
 WATCH_INTERVAL = 0.5
 REQUEST_LOG_SIZE = 10_000  # the emulator keeps this many requests
 RESULT_PREFIX = "RESULT "
+#: The method each implementation's trigger polls a batch's status with: (module, class, method).
+POLL_METHODS = {
+    "ours": ("airflow_provider_bifrost.hooks.bifrost", "BifrostHook", "aget_batch"),
+    "openai": ("airflow.providers.openai.hooks.openai", "OpenAIHook", "get_batch"),
+}
 
 
 # --- child: one fleet ---------------------------------------------------------------------------
@@ -89,6 +101,49 @@ class Stalls:
 
     worst: float = 0.0
     worst_after_flip: float = 0.0
+    worst_after_warm_up: float = 0.0
+
+
+@dataclass
+class Polls:
+    """Status polls answered in the child, and when every batch had had its first one (the warm-up's end)."""
+
+    n: int
+    answered: int = 0
+    batches: set[str] = field(default_factory=set)
+    warm: float | None = None
+    warm_cpu: float = 0.0
+    warm_answered: int = 0
+
+    def add(self, batch_id: str) -> None:
+        self.answered += 1
+        if self.warm is None:
+            self.batches.add(batch_id)
+            if len(self.batches) >= self.n:
+                self.warm, self.warm_cpu, self.warm_answered = time.monotonic(), time.process_time(), self.answered
+
+
+def count_polls(impl: str, polls: Polls) -> None:
+    """Wrap the method the implementation's trigger polls with, counting the polls it answers."""
+    module, owner_name, name = POLL_METHODS[impl]
+    owner = getattr(importlib.import_module(module), owner_name)
+    original = getattr(owner, name)
+    if inspect.iscoroutinefunction(original):
+
+        async def counted_async(self: Any, batch_id: str, *args: Any, **kwargs: Any) -> Any:
+            answer = await original(self, batch_id, *args, **kwargs)
+            polls.add(batch_id)
+            return answer
+
+        setattr(owner, name, counted_async)
+    else:
+
+        def counted(self: Any, batch_id: str, *args: Any, **kwargs: Any) -> Any:
+            answer = original(self, batch_id, *args, **kwargs)
+            polls.add(batch_id)
+            return answer
+
+        setattr(owner, name, counted)
 
 
 def connection_env(url: str) -> dict[str, str]:
@@ -132,14 +187,16 @@ async def warm_up(impl: str) -> None:
         OpenAIHook(conn_id=OPENAI_CONN_ID).get_connection(OPENAI_CONN_ID)
 
 
-async def sample_stalls(stalls: Stalls, flip: list[float]) -> None:
-    """Sleep ``SAMPLE_INTERVAL`` in a loop, keeping the largest overshoot (overall and after the flip)."""
+async def sample_stalls(stalls: Stalls, flip: list[float], polls: Polls) -> None:
+    """Sleep ``SAMPLE_INTERVAL`` in a loop, keeping the largest overshoot (overall, after the warm-up and the flip)."""
     while True:
         before = time.monotonic()
         await asyncio.sleep(SAMPLE_INTERVAL)
         after = time.monotonic()
         overshoot = after - before - SAMPLE_INTERVAL
         stalls.worst = max(stalls.worst, overshoot)
+        if polls.warm is not None and before >= polls.warm:  # a stall that began after the warm-up
+            stalls.worst_after_warm_up = max(stalls.worst_after_warm_up, overshoot)
         if flip and before >= flip[0]:  # a stall that began after the flip
             stalls.worst_after_flip = max(stalls.worst_after_flip, overshoot)
 
@@ -151,7 +208,7 @@ async def drain(trigger: BaseTrigger, arrivals: list[float], statuses: Counter[s
         statuses[str(event.payload.get("status"))] += 1
 
 
-async def fleet(impl: str, triggers: list[BaseTrigger]) -> dict[str, Any]:
+async def fleet(impl: str, triggers: list[BaseTrigger], polls: Polls) -> dict[str, Any]:
     """Run the fleet until every event fired or ``AFTER_FLIP_BUDGET`` after the flip (read from stdin)."""
     loop = asyncio.get_running_loop()
     flipped = asyncio.Event()
@@ -167,13 +224,15 @@ async def fleet(impl: str, triggers: list[BaseTrigger]) -> dict[str, Any]:
     stalls = Stalls()
     arrivals: list[float] = []
     statuses: Counter[str] = Counter()
-    sampler = asyncio.create_task(sample_stalls(stalls, flip))
+    started, cpu_started, answered_before = time.monotonic(), time.process_time(), polls.answered
+    sampler = asyncio.create_task(sample_stalls(stalls, flip, polls))
     runs: asyncio.Future[Any] = asyncio.gather(*(drain(trigger, arrivals, statuses) for trigger in triggers))
     flip_wait: asyncio.Future[Any] = asyncio.ensure_future(flipped.wait())
     await asyncio.wait({runs, flip_wait}, return_when=asyncio.FIRST_COMPLETED)
     if not flip:
         raise RuntimeError(f"the fleet ended before the flip: {dict(statuses)}")
     await asyncio.wait({runs}, timeout=max(0.0, flip[0] + AFTER_FLIP_BUDGET - time.monotonic()))
+    cpu_seconds, answered = time.process_time() - cpu_started, polls.answered - answered_before
     sampler.cancel()
     finished = runs.done()
     if finished:
@@ -185,6 +244,16 @@ async def fleet(impl: str, triggers: list[BaseTrigger]) -> dict[str, Any]:
         "seconds": max(arrivals) - flip[0] if finished else None,
         "stall": stalls.worst,
         "stall_after_flip": stalls.worst_after_flip,
+        "stall_after_warm_up": stalls.worst_after_warm_up if polls.warm is not None else None,
+        "warm_up_seconds": polls.warm - started if polls.warm is not None else None,
+        "cpu_seconds": cpu_seconds,
+        "polls_answered": answered,
+        "cpu_per_poll": cpu_seconds / answered if answered else None,
+        "cpu_per_poll_after_warm_up": (
+            (cpu_seconds + cpu_started - polls.warm_cpu) / (polls.answered - polls.warm_answered)
+            if polls.warm is not None and polls.answered > polls.warm_answered
+            else None
+        ),
         "statuses": dict(statuses),
     }
 
@@ -199,14 +268,16 @@ def child(impl: str, n: int, url: str) -> None:
     if len(batch_ids) != n:
         raise RuntimeError(f"expected {n} batch ids, got {len(batch_ids)}")
     triggers = build_triggers(impl, batch_ids)  # imports the implementation
+    polls = Polls(n)
+    count_polls(impl, polls)
     gc.collect()
     gc.freeze()
-    asyncio.run(report(impl, triggers))
+    asyncio.run(report(impl, triggers, polls))
 
 
-async def report(impl: str, triggers: list[BaseTrigger]) -> None:
+async def report(impl: str, triggers: list[BaseTrigger], polls: Polls) -> None:
     """Run the fleet, print its result with the peak RSS, and leave at once."""
-    result = await fleet(impl, triggers)
+    result = await fleet(impl, triggers, polls)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(RESULT_PREFIX + json.dumps(result), flush=True)
     sys.stderr.flush()
@@ -226,6 +297,12 @@ class Row:
     events: int = 0
     stall: float | None = None
     stall_after_flip: float | None = None
+    stall_after_warm_up: float | None = None
+    warm_up_seconds: float | None = None
+    cpu_seconds: float | None = None
+    polls_answered: int = 0
+    cpu_per_poll: float | None = None
+    cpu_per_poll_after_warm_up: float | None = None
     peak_rss_mb: float | None = None
     status_requests: int = 0
     after_flip: int = 0
@@ -291,6 +368,9 @@ def run_one(emulator: EmulatorClient, impl: str, n: int, airflow_home: str) -> R
         result = json.loads(results[-1][len(RESULT_PREFIX) :])
         row.seconds, row.events = result["seconds"], result["events"]
         row.stall, row.stall_after_flip = result["stall"], result["stall_after_flip"]
+        row.stall_after_warm_up, row.warm_up_seconds = result["stall_after_warm_up"], result["warm_up_seconds"]
+        row.cpu_seconds, row.polls_answered = result["cpu_seconds"], result["polls_answered"]
+        row.cpu_per_poll, row.cpu_per_poll_after_warm_up = result["cpu_per_poll"], result["cpu_per_poll_after_warm_up"]
         row.peak_rss_mb = result["peak_rss_mb"]
         if set(result["statuses"]) - {"success"}:
             row.notes.append(f"event statuses {result['statuses']}")
@@ -326,9 +406,15 @@ def flip_to_events(row: Row) -> str:
 
 
 HEADER = (
-    f"{'impl':<7} {'N':>5}  {'flip -> all events':>18} {'events':>6}  {'max stall':>9} {'post-flip':>9}"
-    f"  {'peak RSS MB':>11}  {'status reqs':>11} {'post-flip':>9}"
+    f"{'impl':<7} {'N':>5}  {'flip -> all events':>18} {'events':>6}  {'max stall':>9} {'post-warm':>9}"
+    f" {'post-flip':>9}  {'CPU/poll':>8} {'post-warm':>9} {'polls':>6}  {'peak RSS MB':>11}"
+    f"  {'status reqs':>11} {'post-flip':>9}"
 )
+
+
+def micros(seconds: float | None) -> str:
+    """Seconds in microseconds."""
+    return "-" if seconds is None else f"{seconds * 1e6:.0f} us"
 
 
 def format_row(row: Row) -> str:
@@ -336,7 +422,9 @@ def format_row(row: Row) -> str:
     rss = f"{row.peak_rss_mb:.0f}" if row.peak_rss_mb is not None else "-"
     line = (
         f"{row.impl:<7} {row.n:>5}  {flip_to_events(row):>18} {row.events:>6}  {duration(row.stall):>9} "
-        f"{duration(row.stall_after_flip):>9}  {rss:>11}  {row.status_requests:>11} {row.after_flip:>9}"
+        f"{duration(row.stall_after_warm_up):>9} {duration(row.stall_after_flip):>9}  {micros(row.cpu_per_poll):>8} "
+        f"{micros(row.cpu_per_poll_after_warm_up):>9} "
+        f"{row.polls_answered:>6}  {rss:>11}  {row.status_requests:>11} {row.after_flip:>9}"
     )
     return line + "".join(f"\n        note: {note}" for note in row.notes)
 
@@ -351,8 +439,8 @@ def ratio(ours: float | None, theirs: float | None, theirs_cut: bool = False) ->
 def ratio_lines(rows: list[Row]) -> list[str]:
     """Ours / OpenAI's for every N both ran."""
     by_key = {(row.impl, row.n): row for row in rows}
-    header = f"{'N':>5}  {'flip -> all events':>18}  {'max stall':>9}  {'post-flip':>9}  {'peak RSS':>8}"
-    lines = [f"{header}  {'status reqs':>11}"]
+    header = f"{'N':>5}  {'flip -> all events':>18}  {'max stall':>9}  {'post-warm':>9}  {'post-flip':>9}"
+    lines = [f"{header}  {'CPU/poll':>8}  {'peak RSS':>8}  {'status reqs':>11}"]
     for n in sorted({row.n for row in rows}):
         ours, theirs = by_key.get(("ours", n)), by_key.get(("openai", n))
         if ours is None or theirs is None:
@@ -361,7 +449,9 @@ def ratio_lines(rows: list[Row]) -> list[str]:
         their_seconds = AFTER_FLIP_BUDGET if cut else theirs.seconds
         lines.append(
             f"{n:>5}  {ratio(ours.seconds, their_seconds, cut):>18}  {ratio(ours.stall, theirs.stall):>9}  "
+            f"{ratio(ours.stall_after_warm_up, theirs.stall_after_warm_up):>9}  "
             f"{ratio(ours.stall_after_flip, theirs.stall_after_flip):>9}  "
+            f"{ratio(ours.cpu_per_poll, theirs.cpu_per_poll):>8}  "
             f"{ratio(ours.peak_rss_mb, theirs.peak_rss_mb):>8}  "
             f"{ratio(ours.status_requests, theirs.status_requests):>11}"
         )
@@ -412,8 +502,10 @@ def main() -> None:
         print("\n".join(ratio_lines(rows)))
     print(
         "\nflip -> all events: from every batch turning completed at once to the last trigger event;"
-        "\nmax stall: worst event-loop stall over the whole run (fleet start to last event); post-flip: the"
-        "\n  worst that began after the flip;"
+        "\nmax stall: worst event-loop stall over the whole run (fleet start to last event); post-warm: the"
+        "\n  worst that began once every trigger had had a poll answered; post-flip: the worst after the flip;"
+        "\nCPU/poll: the fleet process's CPU time over the status polls answered (polls: how many), from the"
+        "\n  fleet's start (each trigger's start included) and after the warm-up (steady polling);"
         "\nstatus reqs: batch status requests the emulator received during the run; post-flip: those"
         "\n  that arrived after the flip.",
         flush=True,
@@ -441,6 +533,15 @@ def summary_rows(rows: list[Row]) -> list[dict[str, Any]]:
         for metric, unit, mine, their, their_cut in (
             ("flip -> all events", "s", ours.seconds, AFTER_FLIP_BUDGET if cut else theirs.seconds, cut),
             ("worst event-loop stall", "s", ours.stall, theirs.stall, False),
+            ("worst stall after warm-up", "s", ours.stall_after_warm_up, theirs.stall_after_warm_up, False),
+            ("CPU per answered status poll", "us", ours.cpu_per_poll, theirs.cpu_per_poll, False),
+            (
+                "CPU per poll after warm-up",
+                "us",
+                ours.cpu_per_poll_after_warm_up,
+                theirs.cpu_per_poll_after_warm_up,
+                False,
+            ),
             ("peak RSS", "MB", ours.peak_rss_mb, theirs.peak_rss_mb, False),
         ):
             summary.append(

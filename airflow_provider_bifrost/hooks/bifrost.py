@@ -24,7 +24,12 @@ from airflow_provider_bifrost.constants import (
     DEFAULT_CONN_NAME,
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
 )
-from airflow_provider_bifrost.exceptions import BifrostAPIError, BifrostError, BifrostProtocolError
+from airflow_provider_bifrost.exceptions import (
+    BifrostAPIError,
+    BifrostConfigError,
+    BifrostError,
+    BifrostProtocolError,
+)
 from airflow_provider_bifrost.hooks.api import (
     batch_path,
     build_create_body,
@@ -41,6 +46,7 @@ from airflow_provider_bifrost.hooks.http import (
     araise_for_error,
     build_async_client,
     build_client,
+    quiet_request_log,
     raise_for_error,
 )
 from airflow_provider_bifrost.hooks.models import Batch, BatchList, BatchResultItem, FileObject
@@ -59,6 +65,10 @@ if TYPE_CHECKING:
     from airflow_provider_bifrost.providers import ProviderProfile
 
 STREAM_CHUNK = 256 * 1024
+#: Request URLs an async hook keeps built (a wait asks for the same one again and again).
+ASYNC_URLS_KEPT = 16
+#: The largest page of ``GET /v1/batches`` the gateway serves.
+LIST_PAGE_MAX = 100
 
 
 class BifrostHook(BaseHook):
@@ -91,6 +101,7 @@ class BifrostHook(BaseHook):
         self._retry_policy = retry_policy
         self._async_client: httpx.AsyncClient | None = None
         self._shared: SharedClient | None = None
+        self._async_urls: dict[tuple[str, tuple[tuple[str, Any], ...]], httpx.URL] = {}
 
     @classmethod
     def for_polling(cls, bifrost_conn_id: str = default_conn_name) -> BifrostHook:
@@ -391,7 +402,9 @@ class BifrostHook(BaseHook):
         def open_page(after: str | None) -> Iterator[Iterator[bytes]]:
             response = self._send("GET", path, params={**params, **({"after": after} if after else {})}, stream=True)
             try:
-                yield response.iter_bytes(STREAM_CHUNK)
+                # As the connection delivers them: the parsers take chunks of any size, and re-chunking would
+                # copy every byte once more (a fifth of the export's CPU at 100 MB).
+                yield response.iter_bytes()
             finally:
                 response.close()
 
@@ -546,12 +559,21 @@ class BifrostHook(BaseHook):
             finally:
                 self._shared = None
 
-    async def _asend(self, method: str, path: str, **request: Any) -> httpx.Response:
+    async def _asend(self, method: str, path: str, *, params: dict[str, Any]) -> httpx.Response:
         client, gate = await self._aclient()
+        quiet = quiet_request_log if self._shared is not None else nullcontext  # a trigger's checks: no INFO line
+        # A wait checks the same URL again and again: httpx parses a path and its query in pure Python (~50 us).
+        key = (path, tuple(params.items()))
+        url = self._async_urls.get(key)
+        if url is None:
+            if len(self._async_urls) >= ASYNC_URLS_KEPT:
+                self._async_urls.clear()
+            url = self._async_urls[key] = client.build_request(method, path, params=params).url
 
         async def attempt() -> httpx.Response:
             async with gate:
-                response = await client.send(client.build_request(method, path, **request), stream=True)
+                with quiet():
+                    response = await client.send(client.build_request(method, url), stream=True)
                 await araise_for_error(response)
                 try:
                     await response.aread()
@@ -572,6 +594,26 @@ class BifrostHook(BaseHook):
         path = batch_path(batch_id)
         response = await self._asend("GET", path, params={"provider": self.resolve_provider(provider)})
         return parse_retrieved_batch(response)
+
+    async def alist_batches(
+        self, provider: str | None = None, *, limit: int = LIST_PAGE_MAX, after: str | None = None
+    ) -> BatchList:
+        """
+        One page of the provider's batches without blocking the event loop: where the provider's list pages
+        correctly (openai, azure, vertex), one request tells the statuses of up to ``limit`` batches, for a
+        trigger waiting on many. One attempt per call, like :meth:`aget_batch` in a wait (the caller retries).
+
+        :param provider: the provider; defaults to the connection's ``default_provider``.
+        :param limit: page size, 1 to :data:`LIST_PAGE_MAX`.
+        :param after: the ``next_cursor`` (or ``last_id``) of the previous page.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= LIST_PAGE_MAX:
+            raise BifrostConfigError(f"limit must be an integer from 1 to {LIST_PAGE_MAX}, got {limit!r}")
+        await self.aget_settings()
+        params: dict[str, Any] = {"provider": self.resolve_provider(provider), "limit": limit}
+        if after:
+            params["after"] = after
+        return parse_model(await self._asend("GET", "/v1/batches", params=params), BatchList)
 
     async def acancel_batch(self, batch_id: str, provider: str | None = None) -> Batch:
         """

@@ -3,7 +3,8 @@ The HTTP layer of the hook: clients for a gateway (sync, async, and one async cl
 and turning an error response into the right :class:`~airflow_provider_bifrost.exceptions.BifrostAPIError`.
 
 Credentials never follow a redirect to another origin; at most :data:`MAX_ERROR_BODY` bytes of an error
-body are read. What is retried, and how, is :mod:`.retry`'s job.
+body are read. What is retried, and how, is :mod:`.retry`'s job. The shared client moves its bytes over
+aiohttp's connection pool (:mod:`.transport`); everything above the bytes is the same httpx client.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from contextlib import asynccontextmanager
+import logging
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +38,7 @@ from airflow_provider_bifrost.hooks.retry import parse_retry_after
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from airflow_provider_bifrost.hooks.connection import GatewaySettings
 
@@ -114,15 +117,56 @@ def build_async_client(
     return httpx.AsyncClient(event_hooks={"request": [astrip]}, transport=transport, **client_kwargs(settings))  # type: ignore[arg-type]
 
 
+_QUIET: ContextVar[bool] = ContextVar("bifrost_quiet_request_log", default=False)
+
+
+class _QuietRequestLog(logging.Filter):
+    """Drops httpx's INFO line about a request sent inside :func:`quiet_request_log`; nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or not _QUIET.get()
+
+
+_QUIET_FILTER = _QuietRequestLog()
+
+
+@contextmanager
+def quiet_request_log() -> Iterator[None]:
+    """
+    Within the block (in this task), httpx logs no INFO line per request: a wait's status checks, which a
+    triggerer sends hundreds of times a second, log only what the poll decision logs (its failures and the
+    end of the wait). httpx's warnings and errors, and every other request's line, are untouched.
+    """
+    logger = logging.getLogger("httpx")
+    if _QUIET_FILTER not in logger.filters:
+        logger.addFilter(_QUIET_FILTER)
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
+def build_shared_async_client(settings: GatewaySettings) -> httpx.AsyncClient:
+    """
+    The async client a loop's triggers share: :func:`build_async_client` on aiohttp's connection pool
+    (:class:`~airflow_provider_bifrost.hooks.transport.AiohttpTransport`), which hands out connections
+    without httpcore's scan of every connection per queued request (encode/httpcore#1035).
+
+    :param settings: the gateway settings.
+    """
+    from airflow_provider_bifrost.hooks.transport import AiohttpTransport
+
+    return build_async_client(settings, AiohttpTransport(ssl_context(settings.verify), MAX_CONNECTIONS))
+
+
 @dataclass
 class SharedClient:
     """
     A loop-wide client and the gate in front of it.
 
-    The gate lets at most :data:`MAX_CONNECTIONS` requests in at once: httpcore's pool does work
-    proportional to (queued requests x connections) each time it hands out a connection
-    (encode/httpcore#1035), so letting a thousand triggers queue inside it stalls the event loop
-    for seconds; waiting on a semaphore costs nothing.
+    The gate lets at most :data:`MAX_CONNECTIONS` requests in at once, so a thousand triggers polling
+    together wait on a semaphore, which costs nothing, rather than queue inside the connection pool.
     """
 
     client: httpx.AsyncClient
@@ -154,7 +198,7 @@ class SharedAsyncClients:
         key = (id(asyncio.get_running_loop()), settings.client_key)
         if key not in self._clients:
             # Built off the loop: the first TLS context of a process takes tens of milliseconds.
-            client = await asyncio.to_thread(build_async_client, settings)
+            client = await asyncio.to_thread(build_shared_async_client, settings)
             self._clients.setdefault(key, SharedClient(client))
         shared = self._clients[key]
         shared.leases += 1

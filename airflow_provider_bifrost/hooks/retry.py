@@ -167,8 +167,10 @@ class RetryPolicy:
         :param fn: one attempt.
         :param idempotent: whether repeating the request is harmless.
         """
-        retrying = tenacity.Retrying(sleep=self.sleep, **self._retrying_kwargs(what, idempotent))  # type: ignore[arg-type]
         try:
+            if self.max_retries == 0:  # one attempt (a wait's status checks): nothing for tenacity to do
+                return fn()
+            retrying = tenacity.Retrying(sleep=self.sleep, **self._retrying_kwargs(what, idempotent))  # type: ignore[arg-type]
             return retrying(fn)
         except httpx.TransportError as exc:
             raise transport_error(what, exc) from exc
@@ -181,8 +183,10 @@ class RetryPolicy:
         :param fn: one attempt (a coroutine function).
         :param idempotent: whether repeating the request is harmless.
         """
-        retrying = tenacity.AsyncRetrying(sleep=self.asleep, **self._retrying_kwargs(what, idempotent))  # type: ignore[arg-type]
         try:
+            if self.max_retries == 0:  # one attempt (a wait's status checks): nothing for tenacity to do
+                return await fn()
+            retrying = tenacity.AsyncRetrying(sleep=self.asleep, **self._retrying_kwargs(what, idempotent))  # type: ignore[arg-type]
             return await retrying(fn)
         except httpx.TransportError as exc:
             raise transport_error(what, exc) from exc

@@ -10,6 +10,7 @@ that just finished is not reported as timed out).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +25,6 @@ from airflow_provider_bifrost.outcome.events import closing_line, make_event, te
 from airflow_provider_bifrost.outcome.status import IN_PROGRESS_STATUSES, BatchState
 
 if TYPE_CHECKING:
-    import logging
-
     from airflow_provider_bifrost.hooks.models import Batch
     from airflow_provider_bifrost.hooks.retry import RetryPolicy
 
@@ -107,7 +106,8 @@ class BatchPoll:
             return PollStep(event)
         if self._last_check:
             return self._timed_out()
-        self.log.debug("%s", batch.progress_line())
+        if self.log.isEnabledFor(logging.DEBUG):  # every check of a running batch: no work unless asked for
+            self.log.debug("%s", batch.progress_line())
         return self._again(self.poll_interval, now)
 
     def failed(self, error: Exception, now: float) -> PollStep:

@@ -6,8 +6,9 @@ whitespace, each item starting with its ``custom_id``. The bytes ``,{"custom_id"
 inside a JSON string (a quote there is always escaped), so they mark an item boundary, or, rarely,
 an object inside an item's own nested array. Each candidate span is checked by decoding it with
 msgspec: a span that starts at an item decodes only if it ends where the item ends, so a nested
-match just makes the span grow to the next candidate. Items are found with ``bytes.find`` and
-decoded at C speed, and each item's own bytes are kept as its JSONL line.
+match just makes the span grow to the next candidate. Mostly, a whole region of items is split at its
+candidates, joined as lines and decoded line by line at once (:func:`_all_at_once`), which holds only when
+every line is one item. Each item's own bytes are kept as its JSONL line.
 
 Anything else (whitespace, another key first, ``results`` nested) is left to the ijson parser, from
 the start or, if a span grows past :data:`MAX_SPAN`, from where this one stopped.
@@ -37,7 +38,8 @@ HEAD_LIMIT = 1024 * 1024
 #: A span that grows past this without decoding hands the rest of the document to ijson.
 MAX_SPAN = 16 * 1024 * 1024
 _decode = msgspec.json.Decoder().decode
-_decode_statuses = msgspec.json.Decoder(list[ItemStatus]).decode
+_decode_lines = msgspec.json.Decoder().decode_lines
+_decode_status_lines = msgspec.json.Decoder(ItemStatus).decode_lines
 _encode = msgspec.json.Encoder().encode
 
 
@@ -77,21 +79,27 @@ def _records(span: bytes, items: Any, page: ResultsPage) -> RecordBlock:
 
 def _all_at_once(region: bytes, page: ResultsPage, lean: bool) -> RecordBlock | None:
     """
-    Every item in ``region`` (from an item's start to a boundary) as one block, with one decode and one
-    replace; None when a boundary in it is not an item boundary, so the span-by-span path decides.
+    Every item in ``region`` (from an item's start to a boundary) as one block: split at the boundaries,
+    joined as lines, and decoded line by line; None unless each line is exactly one item, so the span-by-span
+    path decides.
 
-    Lean: decode only what an export needs of each item (:class:`ItemStatus`), not the items.
+    A boundary inside an item leaves a line that is not a whole JSON value (the comma it replaced is missing
+    between two tokens), and an item that does not start with ``custom_id`` leaves two items on one line joined
+    by a comma: either way the decode fails. Lines that decode to as many values as there are lines are then
+    one item each. Lean: decode only what an export needs of each item (:class:`ItemStatus`), not the items.
     """
     if b"\n" in region or b"\r" in region:
         return None
+    parts = region.split(BOUNDARY)
+    jsonl = LINE_BOUNDARY.join(parts)
     try:
-        decoded: list[Any] = (_decode_statuses if lean else _decode)(b"[" + region + b"]")
+        decoded: list[Any] = (_decode_status_lines if lean else _decode_lines)(jsonl)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    if region.count(BOUNDARY) + 1 != len(decoded) or not (lean or all(type(item) is dict for item in decoded)):
+    if len(decoded) != len(parts) or not (lean or all(type(item) is dict for item in decoded)):
         return None
     page.item_count += len(decoded)
-    return RecordBlock(jsonl=region.replace(BOUNDARY, LINE_BOUNDARY), decoded=decoded)
+    return RecordBlock(jsonl=jsonl, decoded=decoded)
 
 
 def parse_compact(
@@ -117,8 +125,9 @@ def parse_compact(
         page.set_field(name, value)
     buf = head[match.end() :]
     start = search = 0
+    grown = False  # the span at ``start`` has grown past a boundary inside its item: no region from it decodes
     while True:
-        if search == start and (last := buf.rfind(BOUNDARY, start + 1)) > 0:
+        if not grown and (last := buf.rfind(BOUNDARY, start + 1)) > 0:
             block = _all_at_once(buf[start:last], page, lean)
             if block is not None:
                 yield block
@@ -141,9 +150,11 @@ def parse_compact(
             items = _decode(b"[" + span + b"]")
         except msgspec.DecodeError:
             search = boundary + 1  # a boundary inside the item's own nesting: keep growing the span
+            grown = True
             continue
         yield _records(span, items, page)
         start = search = boundary + 1
+        grown = False
     yield from _tail(buf[start:], page)
 
 

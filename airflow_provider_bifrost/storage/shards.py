@@ -27,6 +27,8 @@ SHARD_PATTERN = re.compile(r"^part-\d{5}\.jsonl(\.gz)?$")
 TEMP_PATTERN = re.compile(r"^\.part-\d{5}\.jsonl(\.gz)?\.[0-9a-f]+\.tmp$")
 #: Lines are gathered and written in blocks of about this size.
 WRITE_BLOCK = 1024 * 1024
+#: A block of lines at least this big is written as it is (a results page arrives in pieces of ~64 KB).
+DIRECT_WRITE = 48 * 1024
 GZIP_LEVEL = 6
 
 
@@ -103,10 +105,10 @@ class ShardWriter:
         """Write lines that fit in the open shard; complete the shard when they fill it."""
         assert self._sink is not None
         data = lines.jsonl
-        if len(data) >= WRITE_BLOCK // 4:  # big enough to write as it is, without copying it into the buffer
+        if len(data) >= DIRECT_WRITE:  # big enough to write as it is, without copying it into the buffer
             self._flush()
             self._sink.write(data)
-            self._sink.write(b"\n")
+            self._block += b"\n"  # written ahead of whatever comes next: one write call per block
         else:
             self._block += data
             self._block += b"\n"

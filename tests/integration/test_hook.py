@@ -143,6 +143,36 @@ def test_list_and_iterate_batches(emulator: EmulatorClient, make_hook: MakeHook)
     assert {b.id for b in hook.iter_batches("openai", page_size=2)} == ids
 
 
+def test_alist_batches_pages_on_the_shared_client(emulator: EmulatorClient, make_hook: MakeHook) -> None:
+    """One request for many batches' statuses (what a trigger waiting on many would send), page after page."""
+    import asyncio
+
+    ids = {emulator.add_batch("openai", requests=1, manual=True)["id"] for _ in range(5)}
+    emulator.add_batch("anthropic", requests=1)
+    emulator.clear_requests()
+
+    async def every_page() -> list[list[tuple[str, str | None]]]:
+        hook = make_hook()
+        pages: list[list[tuple[str, str | None]]] = []
+        async with hook.shared_async_client():
+            after: str | None = None
+            while True:
+                page = await hook.alist_batches("openai", limit=2, after=after)
+                pages.append([(batch.id, batch.status) for batch in page.data])
+                after = page.next_cursor or page.last_id
+                if not page.has_more:
+                    return pages
+
+    pages = asyncio.run(every_page())
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert {batch_id for page in pages for batch_id, _ in page} == ids
+    assert {status for page in pages for _, status in page} == {"in_progress"}
+    lists = emulator.requests("^/v1/batches$")
+    assert len(lists) == 3 and lists[0]["query"] == {"provider": "openai", "limit": "2"}
+    with pytest.raises(BifrostConfigError, match="from 1 to 100"):
+        asyncio.run(make_hook().alist_batches("openai", limit=101))
+
+
 def test_cancel_batch_sync_and_async(emulator: EmulatorClient, make_hook: MakeHook) -> None:
     import asyncio
 
@@ -169,6 +199,36 @@ def test_aget_batch(emulator: EmulatorClient, make_hook: MakeHook) -> None:
             await hook.aclose()
 
     assert asyncio.run(fetch()) == "completed"
+
+
+def test_a_triggers_status_checks_log_no_info_line_per_request(
+    emulator: EmulatorClient, make_hook: MakeHook, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On the shared client (a trigger's), httpx's INFO line per request is dropped; elsewhere it stays."""
+    import asyncio
+    import logging
+
+    seeded = emulator.add_batch("openai", requests=2, manual=True)
+
+    async def poll(shared: bool) -> None:
+        hook = make_hook()
+        try:
+            if shared:
+                async with hook.shared_async_client():
+                    await hook.aget_batch(seeded["id"], "openai")
+            else:
+                await hook.aget_batch(seeded["id"], "openai")
+        finally:
+            await hook.aclose()
+
+    def request_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "httpx" and "HTTP Request" in r.getMessage()]
+
+    caplog.set_level(logging.INFO, logger="httpx")
+    asyncio.run(poll(shared=True))
+    assert request_lines() == []
+    asyncio.run(poll(shared=False))
+    assert len(request_lines()) == 1
 
 
 # -- files --------------------------------------------------------------------------------------

@@ -130,3 +130,31 @@ def test_exhausted_transport_error_is_translated() -> None:
     with pytest.raises(BifrostTransportError, match="Check the connection's Gateway URL") as info:
         get(client_for(transport), policy([], max_retries=2))
     assert "http://gw.test" in str(info.value) and SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("synchronous", [True, False])
+def test_one_attempt_is_tried_once_and_translated_like_any_other(synchronous: bool) -> None:
+    """max_retries=0 (a wait's status checks) skips tenacity: the same single attempt, the same errors."""
+    import asyncio
+
+    calls: list[int] = []
+    request = httpx.Request("GET", "http://gw.test/v1/batches/b1")
+
+    def fail(error: Exception) -> object:
+        calls.append(1)
+        raise error
+
+    async def afail(error: Exception) -> object:
+        return fail(error)
+
+    def run(error: Exception) -> object:
+        retry = RetryPolicy(max_retries=0)
+        if synchronous:
+            return retry.call("GET /v1/batches/b1", lambda: fail(error))
+        return asyncio.run(retry.acall("GET /v1/batches/b1", lambda: afail(error)))
+
+    with pytest.raises(BifrostTransportError, match=r"GET /v1/batches/b1 at http://gw.test failed: ReadTimeout"):
+        run(httpx.ReadTimeout("timed out", request=request))
+    with pytest.raises(BifrostServerError):
+        run(BifrostServerError(503, "GET", "/v1/batches/b1"))
+    assert len(calls) == 2

@@ -46,3 +46,38 @@ def test_compact_hands_over_to_ijson_when_a_span_never_closes(monkeypatch: pytes
     page = ResultsPage()
     assert list(parse_results_document(chunked(body, 512), page)) == odd
     assert (page.has_more, page.next_cursor, page.item_count) == (True, "c", 501)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lines_counts_and_successes_are_exact_whatever_the_chunks(seed: int) -> None:
+    """Random items (some with ``,{"custom_id":"`` nested in them, some not starting with it) in random chunks:
+    one line per item, the gateway's bytes, and the successes of the one rule, in both modes."""
+    import random
+
+    from airflow_provider_bifrost.results.document import iter_result_blocks
+    from airflow_provider_bifrost.results.records import item_succeeded
+
+    rng = random.Random(seed)
+
+    def item(i: int) -> dict[str, object]:
+        kind = rng.random()
+        if kind < 0.15:
+            return {"custom_id": f"r{i}", "body": {"list": [{"custom_id": "x"}, {"custom_id": f"y{i}"}]}}
+        if kind < 0.25:
+            return {"response": {"status_code": 200}, "custom_id": f"r{i}"}
+        if kind < 0.35:
+            return {"custom_id": f"r{i}", "error": {"code": "bad", "message": "no"}}
+        status = rng.choice([200, 200, 200, 500])
+        return {"custom_id": f"r{i}", "response": {"status_code": status, "body": {"text": "x" * rng.randrange(300)}}}
+
+    items = [item(i) for i in range(rng.randrange(50, 400))]
+    lines = [json.dumps(i, separators=(",", ":")).encode() for i in items]
+    body = b'{"batch_id":"b","results":[' + b",".join(lines) + b'],"has_more":false}'
+    cuts = sorted(rng.sample(range(1, len(body)), 40))
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    for lean in (False, True):
+        page = ResultsPage()
+        blocks = list(iter_result_blocks(iter(pieces), page, lean=lean))
+        assert b"\n".join(block.jsonl for block in blocks if len(block)) == b"\n".join(lines)
+        assert sum(len(block) for block in blocks) == page.item_count == len(items)
+        assert sum(block.succeeded() for block in blocks) == sum(item_succeeded(i) for i in items)
