@@ -47,10 +47,10 @@ def get_provider_info() -> dict[str, Any]:
                         "login": "Gateway username (optional)",
                     },
                     "placeholders": {
-                        "host": "http://localhost:8080",
+                        "host": "http://localhost (the port goes in Port)",
                         "password": "sk-bf-... (with a username: the gateway password)",
                         "login": "only for gateway Basic auth",
-                        "port": "optional, if not in the Gateway URL",
+                        "port": "8080 (443 for https)",
                     },
                 },
                 "conn-fields": {

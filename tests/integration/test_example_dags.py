@@ -49,10 +49,12 @@ def states_of(run: Any) -> list[tuple[str, int, str]]:
 
 @pytest.mark.usefixtures("airflow_db")
 def test_pipeline_creates_waits_exports_maps_and_reduces(
-    examples: DagBag, gateway: EmulatorClient, tmp_path: Path
+    examples: DagBag, gateway: EmulatorClient, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     gateway.configure(failed_requests=7)
     run = examples.get_dag("example_bifrost_pipeline").test()
+    output = capfd.readouterr()
+    assert "XCom not found" not in output.out + output.err, "a green run logs no error a newcomer takes for a failure"
     states = states_of(run)
     assert run.state == "success", states
     assert sorted(index for task_id, index, _ in states if task_id == "process") == [0, 1, 2]
