@@ -390,6 +390,15 @@ CASES_LIST: list[Case] = [
         "the id, the provider it belongs to, and the connection's gateway URL.",
     ),
     Case(
+        "resp_bad_input_file",
+        "responses",
+        "`input_uri` whose second line is not JSON: the gateway answers 400; the task fails at once, without "
+        "uploading the file again on a retry",
+        FAILED,
+        "BifrostBadRequestError",
+        f"Bifrost POST /v1/files failed with HTTP 400: line 2: invalid JSON{ELLIPSIS}",
+    ),
+    Case(
         "resp_html_error_page",
         "responses",
         "a proxy's HTML error page (502)",

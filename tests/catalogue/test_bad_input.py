@@ -786,6 +786,14 @@ def test_storage_input_missing(gateway: EmulatorClient, tmp_path: Path) -> None:
     assert gateway.requests() == []
 
 
+def test_resp_bad_input_file(gateway: EmulatorClient, tmp_path: Path) -> None:
+    source = tmp_path / "requests.jsonl"
+    good = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m"}}
+    source.write_text(json.dumps(good) + "\n{not json\n")
+    check("resp_bad_input_file", raised(lambda: create_from(f"file://{source}").execute(CREATE_CONTEXT)))
+    assert len(gateway.requests(r"^/v1/files$", method="POST")) == 1 and gateway.batches() == []
+
+
 def test_param_input_uri_no_scheme(tmp_path: Path) -> None:
     statement = (
         "BifrostCreateBatchOperator(task_id='create', model='openai/gpt-4o-mini', endpoint='/v1/chat/completions', "
