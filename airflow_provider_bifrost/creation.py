@@ -195,6 +195,7 @@ def check_create_arguments(
     default_provider: str | None = None,
     provider_required: bool = False,
     custom: Mapping[str, str] | None = None,
+    any_input: bool = False,
 ) -> str | None:
     """
     Check the arguments of a batch creation; return the provider they name, if known yet.
@@ -219,6 +220,7 @@ def check_create_arguments(
     :param default_provider: the connection's ``default_provider``, used when neither names one.
     :param provider_required: refuse when no provider is named at all (a request is about to be built).
     :param custom: the custom providers the connection declares (known when the task runs).
+    :param any_input: the input is read by the caller and sent in the shape the provider takes (a job's parts).
     """
     given = [name for name, value in inputs.items() if is_given(value)]
     if len(given) != 1:
@@ -250,9 +252,10 @@ def check_create_arguments(
     if named is not None and (named in PROVIDERS or named in (custom or {})):
         body_known = all(literal(v) for v in (extra_body, output_folder, display_name) if v is not None)
         body = {**(extra_body or {}), "output_folder": output_folder, "display_name": display_name}
+        profile = batch_profile(named, custom)
         check_profile_requirements(
-            batch_profile(named, custom),
-            input_kind=INPUT_KINDS.get(given[0], given[0]),
+            profile,
+            input_kind=profile.part_input if any_input else INPUT_KINDS.get(given[0], given[0]),
             endpoint=endpoint if is_given(endpoint) else None,
             body=body if body_known else None,
         )

@@ -202,3 +202,34 @@ def _reattach(batch: Batch, log: Any) -> str | None:
         return batch.id
     log.warning("Batch %s of an earlier try ended %s: submitting a new one", batch.id, batch.status)
     return None
+
+
+def find_tagged_batches(
+    hook: BifrostHook, provider: str, profile: ProviderProfile, keys: dict[str, int], context: Context, log: Any
+) -> dict[int, str]:
+    """
+    The batches of a job's parts that an earlier try submitted, found by their tags in one listing pass:
+    part number -> batch id, for the parts whose batch is running or completed.
+
+    :param hook: the hook to list batches with.
+    :param provider: the provider whose batches are listed.
+    :param profile: its profile (it must keep a tag: ``tag_field``).
+    :param keys: each part's tag key -> the part's number.
+    :param context: the task context (when the DAG run was queued bounds the search).
+    :param log: the task's logger.
+    """
+    since = run_started(context) - LOOKUP_MARGIN
+    max_pages = None if profile.list_pagination else 1
+    found: dict[int, str] = {}
+    seen_keys: set[str] = set()
+    for seen, batch in enumerate(hook.iter_batches(provider, page_size=LOOKUP_PAGE_SIZE, max_pages=max_pages), 1):
+        if batch.created_at is not None and batch.created_at < since:
+            break
+        key = tag_of(batch, profile)
+        if key in keys and key not in seen_keys:  # the newest batch of a part decides, as for one batch
+            seen_keys.add(key)
+            if (batch_id := _reattach(batch, log)) is not None:
+                found[keys[key]] = batch_id
+        if seen >= LOOKUP_LIMIT or len(seen_keys) == len(keys):
+            break
+    return found

@@ -103,6 +103,11 @@ class ProviderProfile:
     max_requests: int = 50_000
     max_bytes: int = 200 * 1024 * 1024
 
+    @property
+    def part_input(self) -> str:
+        """How a job submits each of its parts: as an uploaded file where the provider takes one, else inline."""
+        return "input_file_id" if "input_file_id" in self.inputs else "requests"
+
 
 _FILE_OR_INLINE = frozenset({"input_file_id", "requests"})
 _OPENAI = ProviderProfile(

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_bifrost.outcome.status import BatchState, batch_state, unsuccessful_requests
+from airflow_provider_bifrost.outcome.status import BatchState, batch_state, done_requests, unsuccessful_requests
 from airflow_provider_bifrost.results.records import item_succeeded
 
 #: The batch object's timestamps (unix seconds), in lifecycle order.
@@ -51,13 +51,8 @@ class RequestCounts(WireModel):
 
     @property
     def done(self) -> int:
-        """
-        Requests processed so far: ``total - pending`` where the provider counts what is pending (Anthropic,
-        Gemini, whose ``completed`` already includes the failed ones), else ``completed + failed``.
-        """
-        if self.pending is not None:
-            return max(self.total - self.pending, 0)
-        return self.completed + self.failed
+        """Requests processed so far (:func:`~airflow_provider_bifrost.outcome.status.done_requests`)."""
+        return done_requests(self.model_dump())
 
     @property
     def unsuccessful(self) -> int:

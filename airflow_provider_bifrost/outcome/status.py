@@ -83,3 +83,15 @@ def unsuccessful_requests(counts: Mapping[str, Any]) -> int:
     :param counts: the batch's ``request_counts`` (absent counts are zero).
     """
     return sum(int(counts.get(name) or 0) for name in ("failed", "expired", "canceled"))
+
+
+def done_requests(counts: Mapping[str, Any]) -> int:
+    """
+    Requests of a batch processed so far: ``total - pending`` where the provider counts what is pending
+    (Anthropic, Gemini, whose ``completed`` already includes the failed ones), else ``completed + failed``.
+
+    :param counts: the batch's ``request_counts``.
+    """
+    if counts.get("pending") is not None:
+        return max(int(counts.get("total") or 0) - int(counts["pending"]), 0)
+    return int(counts.get("completed") or 0) + int(counts.get("failed") or 0)

@@ -139,6 +139,7 @@ class ResultsExport:
         self.profile = profile
         self.include_errors = include_errors
         self.log = log
+        self.parse_errors = 0
 
     def to_xcom(self, max_results: int) -> list[dict[str, Any]]:
         """
@@ -215,6 +216,17 @@ class ResultsExport:
         with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs):
             self.log.info("Batch %s: manifest at %s", self.batch_id, write_manifest(folder, manifest))
         return manifest
+
+    def blocks(self, *, lean: bool) -> Iterator[tuple[RecordBlock, bool]]:
+        """
+        Every record of the batch in blocks, the results then the error file's lines (each block says if it is
+        the latter); once exhausted, :attr:`parse_errors` counts the lines the gateway skipped.
+
+        :param lean: records decode their item only when asked (for writing lines out).
+        """
+        results = self._results(lean=lean)
+        yield from self._blocks(results)
+        self.parse_errors = len(results.parse_errors) if results is not None else 0
 
     def _results(self, *, lean: bool) -> BatchResults | None:
         """The results stream, or None when the profile says ``/results`` has nothing to read."""

@@ -105,6 +105,92 @@ class Manifest:
         }
 
 
+@dataclass(frozen=True)
+class JobCounts(ExportCounts):
+    """
+    What a job's export holds, counted, and how it compares with the job's input.
+
+    :param missing: input ``custom_id``s with no line in the export.
+    :param unexpected: exported ``custom_id``s that were not in the input.
+    :param duplicated: exported lines repeating a ``custom_id`` already exported.
+    """
+
+    missing: int = 0
+    unexpected: int = 0
+    duplicated: int = 0
+
+
+@dataclass(frozen=True)
+class PartEntry:
+    """
+    One part of a job in its manifest.
+
+    :param part: its number, from 0.
+    :param batch_id: its batch.
+    :param status: the batch's final status.
+    :param requests: the requests it held.
+    :param results: items it exported.
+    :param succeeded: of which succeeded.
+    :param from_error_file: of which came from the batch's error file.
+    :param files: the files holding its items (a file may hold items of two parts).
+    """
+
+    part: int
+    batch_id: str
+    status: str | None
+    requests: int
+    results: int
+    succeeded: int
+    from_error_file: int
+    files: list[str]
+
+
+@dataclass(frozen=True)
+class JobManifest:
+    """
+    The manifest of a job's export: every part's results in one set of files.
+
+    :param job_id: the job (``job-<16 hex digits>``, from its task instance).
+    :param provider: its provider.
+    :param output_uri: the export's folder, ``<output_uri>/<job_id>``.
+    :param output_conn_id: the storage connection the files were written with.
+    :param shards: the files, in order.
+    :param counts: what the files hold, and how it compares with the input.
+    :param parts: each part, in order.
+    :param compression: ``"gzip"`` or None.
+    :param results_per_file: items per file as asked for (None: one file).
+    :param exported_at: when the export finished, ISO 8601, UTC.
+    """
+
+    job_id: str
+    provider: str
+    output_uri: str
+    output_conn_id: str | None
+    shards: list[Shard]
+    counts: JobCounts
+    parts: list[PartEntry]
+    compression: str | None
+    results_per_file: int | None
+    exported_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as JSON-safe data, like :meth:`Manifest.to_dict` plus the parts and the id check."""
+        return {
+            "job_id": self.job_id,
+            "provider": self.provider,
+            "output_uri": self.output_uri,
+            "output_conn_id": self.output_conn_id,
+            "files": [shard.uri for shard in self.shards],
+            "shards": [dataclasses.asdict(shard) for shard in self.shards],
+            "counts": {**dataclasses.asdict(self.counts), "errored": self.counts.errored},
+            "parts": [dataclasses.asdict(part) for part in self.parts],
+            "bytes": sum(shard.bytes for shard in self.shards),
+            "compression": self.compression,
+            "results_per_file": self.results_per_file,
+            "exported_at": self.exported_at,
+        }
+
+
 def write_manifest(folder: Any, manifest: Mapping[str, Any]) -> str:
     """
     Write ``_manifest.json`` into ``folder`` atomically (temporary name, then rename); return its plain URI.

@@ -118,6 +118,16 @@ class ShardWriter:
         if self.items_per_file is not None and self._items >= self.items_per_file:
             self._commit()
 
+    @property
+    def shard_index(self) -> int:
+        """The index of the shard the next line goes to (the open one, or the next to open)."""
+        return len(self.shards)
+
+    @property
+    def writing(self) -> bool:
+        """A shard is open and has lines in it."""
+        return self._sink is not None
+
     def finish(self) -> list[Shard]:
         """Complete the last shard, give every shard its final name, remove shards an earlier attempt left
         beyond ours; return ours."""
