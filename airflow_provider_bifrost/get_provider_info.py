@@ -26,13 +26,25 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Bifrost", "python-modules": ["airflow_provider_bifrost.hooks.bifrost"]},
         ],
         "triggers": [
-            {"integration-name": "Bifrost", "python-modules": ["airflow_provider_bifrost.triggers.bifrost"]},
+            {
+                "integration-name": "Bifrost",
+                "python-modules": [
+                    "airflow_provider_bifrost.triggers.bifrost",
+                    "airflow_provider_bifrost.triggers.job",
+                ],
+            },
         ],
         "operators": [
             {"integration-name": "Bifrost", "python-modules": ["airflow_provider_bifrost.operators.bifrost"]},
         ],
         "sensors": [
             {"integration-name": "Bifrost", "python-modules": ["airflow_provider_bifrost.sensors.bifrost"]},
+        ],
+        "task-decorators": [
+            {
+                "class-name": "airflow_provider_bifrost.decorators.bifrost_batch.bifrost_batch_task",
+                "name": "bifrost_batch",
+            },
         ],
         "connection-types": [
             {

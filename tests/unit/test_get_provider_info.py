@@ -42,6 +42,19 @@ def test_connection_type_describes_the_hook_and_every_extra() -> None:
             __import__(module)
 
 
+def test_the_task_decorator_is_registered_under_its_name() -> None:
+    """``@task.bifrost_batch`` resolves through the task SDK's decorator lookup, in a fresh process."""
+    code = (
+        "from airflow.sdk import task; import json;"
+        "d = task.bifrost_batch; print(json.dumps([d.__module__, d.__name__]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == [
+        "airflow_provider_bifrost.decorators.bifrost_batch",
+        "bifrost_batch_task",
+    ]
+
+
 def test_airflow_lists_the_provider_and_its_form() -> None:
     """Airflow itself, in a fresh process, discovers the provider, hook and form fields."""
     code = (

@@ -21,12 +21,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Our modules a DAG file must not import: the task runs them.
 OURS_AT_RUN_TIME = (
+    "airflow_provider_bifrost.decorators.bifrost_batch",
     "airflow_provider_bifrost.hooks.api",
     "airflow_provider_bifrost.hooks.bifrost",
     "airflow_provider_bifrost.hooks.connection",
     "airflow_provider_bifrost.hooks.http",
     "airflow_provider_bifrost.hooks.models",
     "airflow_provider_bifrost.hooks.retry",
+    "airflow_provider_bifrost.jobs.export",
+    "airflow_provider_bifrost.jobs.ids",
+    "airflow_provider_bifrost.jobs.plan",
+    "airflow_provider_bifrost.jobs.state",
+    "airflow_provider_bifrost.jobs.submit",
     "airflow_provider_bifrost.results.compact",
     "airflow_provider_bifrost.results.document",
     "airflow_provider_bifrost.results.export",
@@ -39,6 +45,7 @@ OURS_AT_RUN_TIME = (
     "airflow_provider_bifrost.storage.paths",
     "airflow_provider_bifrost.storage.shards",
     "airflow_provider_bifrost.triggers.bifrost",
+    "airflow_provider_bifrost.triggers.job",
     "airflow_provider_bifrost.testing",
     "airflow_provider_bifrost.testing.emulator",
 )
@@ -51,7 +58,9 @@ import airflow.sdk
 from airflow.sdk import DAG
 baseline = set(sys.modules)
 
-from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator, BifrostCreateBatchOperator
+from airflow_provider_bifrost.operators.bifrost import (
+    BifrostBatchJobOperator, BifrostBatchResultsOperator, BifrostCreateBatchOperator
+)
 from airflow_provider_bifrost.sensors.bifrost import BifrostBatchSensor
 
 with DAG("import_cost", schedule=None):
@@ -70,6 +79,10 @@ with DAG("import_cost", schedule=None):
         task_id="export", batch_id="batch-1", output_uri="file:///tmp/out", compression="gzip", results_per_file=10
     )
     create >> wait >> export
+    BifrostBatchJobOperator(
+        task_id="job", model="anthropic/claude-3-5-haiku", input_uri="s3://bucket/requests/*.jsonl",
+        output_uri="s3://bucket/out", max_active_batches=8,
+    )
 try:
     BifrostCreateBatchOperator(task_id="bad", model="openai/gpt-4o-mini", endpoint="/v1/chat/completions",
                                input_file_id="None")

@@ -1,0 +1,203 @@
+"""
+A job's export: every part's results (and error-file lines) into one folder of shards and one manifest.
+
+Each part's batch is read as the single-batch export reads it (:class:`~airflow_provider_bifrost.results.
+export.ResultsExport`: the provider's results rules, partial output where the profile keeps it) and written,
+in part order, through one :class:`~airflow_provider_bifrost.storage.shards.ShardWriter`. Every exported
+item's ``custom_id`` is checked against the job's input, in flat memory (:mod:`.ids`): the manifest counts
+the input ids with no line, the lines with an id not in the input, and repeated lines.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digest
+from airflow_provider_bifrost.jobs.plan import line_custom_id
+from airflow_provider_bifrost.outcome.status import BatchState
+from airflow_provider_bifrost.results.export import ExportProgress, ResultsExport
+from airflow_provider_bifrost.storage.errors import storage_errors
+from airflow_provider_bifrost.storage.manifest import JobCounts, JobManifest, PartEntry, write_manifest
+from airflow_provider_bifrost.storage.paths import export_folder, plain_uri, storage_path
+from airflow_provider_bifrost.storage.shards import ShardWriter
+from airflow_provider_bifrost.version_compat import AirflowFailException
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Iterator
+
+    from airflow_provider_bifrost.hooks.bifrost import BifrostHook
+    from airflow_provider_bifrost.jobs.plan import RequestSource
+    from airflow_provider_bifrost.jobs.state import JobState, PartState
+    from airflow_provider_bifrost.providers import ProviderProfile
+    from airflow_provider_bifrost.results.records import RecordBlock
+    from airflow_provider_bifrost.storage.shards import Compression
+
+
+class JobExport:
+    """
+    The export of one finished job.
+
+    :param hook: the hook to read the batches with.
+    :param job: the job, every part finished.
+    :param profile: its provider's profile.
+    :param source: the job's requests (read again to check the exported ids against them).
+    :param include_errors: also export the requests in the batches' error files.
+    :param log: the task's logger.
+    """
+
+    def __init__(
+        self,
+        hook: BifrostHook,
+        job: JobState,
+        profile: ProviderProfile,
+        source: RequestSource,
+        *,
+        include_errors: bool,
+        log: logging.Logger,
+    ) -> None:
+        self.hook = hook
+        self.job = job
+        self.profile = profile
+        self.source = source
+        self.include_errors = include_errors
+        self.log = log
+
+    def _parts(self, *, lean: bool) -> Iterator[tuple[PartState, ResultsExport | None]]:
+        """Each part, with the export of its batch, or None when its batch left nothing to read."""
+        for part in self.job.parts:
+            assert part.batch_id is not None
+            batch = self.hook.get_batch(part.batch_id, self.job.provider)
+            part.status, part.request_counts = batch.status, batch.request_counts.model_dump(exclude_none=True)
+            readable = batch.state is BatchState.SUCCEEDED or batch.status in self.profile.partial_statuses
+            if not readable:
+                self.log.warning(
+                    "Job %s part %d: batch %s ended %s, no results", self.job.job_id, part.index, batch.id, batch.status
+                )
+            export = ResultsExport(
+                self.hook, batch, self.job.provider, self.profile, include_errors=self.include_errors, log=self.log
+            )
+            yield part, export if readable else None
+
+    def to_xcom(self, max_results: int) -> list[dict[str, Any]]:
+        """
+        Every result item of every part, as plain dicts; more than ``max_results`` fails the task.
+
+        :param max_results: the most items returned.
+        """
+        items: list[dict[str, Any]] = []
+        for _, export in self._parts(lean=False):
+            for block, _ in export.blocks(lean=False) if export else ():
+                if len(items) + len(block) > max_results:
+                    raise AirflowFailException(
+                        f"Job {self.job.job_id} has more than max_xcom_results={max_results} results: set output_uri "
+                        "(e.g. s3://bucket/prefix or file:///path) to export them to object storage."
+                    )
+                items.extend(record.item for record in block.records)
+        self.log.info("Job %s: returning %d results through XCom", self.job.job_id, len(items))
+        return items
+
+    def to_storage(
+        self,
+        output_uri: str,
+        output_conn_id: str | None,
+        *,
+        results_per_file: int | None,
+        compression: Compression | None,
+    ) -> dict[str, Any]:
+        """
+        Write every part's results as JSONL shards under ``<output_uri>/<job_id>``, then the manifest; return it.
+
+        :param output_uri: where to write (any ``ObjectStoragePath`` scheme).
+        :param output_conn_id: the storage connection, if any.
+        :param results_per_file: items per file (None: one file).
+        :param compression: ``"gzip"`` or None.
+        """
+        root = storage_path(output_uri.rstrip("/"), output_conn_id)
+        folder = export_folder(root, self.job.job_id)
+        progress = ExportProgress(self.log, self.job.job_id)
+        entries: list[tuple[PartState, int, int, int, int, int]] = []  # results, ok, errored, first/last shard
+        totals = [0, 0, 0]  # succeeded, from_error_file, parse_errors
+        with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs), DigestRuns() as seen:
+            writer = ShardWriter(folder, items_per_file=results_per_file, compression=compression)
+            try:
+                for part, export in self._parts(lean=True):
+                    first, results, succeeded, from_errors = writer.shard_index, 0, 0, 0
+                    for block, errors in export.blocks(lean=True) if export else ():
+                        writer.write_block(block)
+                        progress.add(len(block), len(block.jsonl) + 1)
+                        _add_ids(seen, block)
+                        results += len(block)
+                        succeeded += block.succeeded()
+                        from_errors += len(block) if errors else 0
+                    last = writer.shard_index if writer.writing else writer.shard_index - 1
+                    totals[0] += succeeded
+                    totals[1] += from_errors
+                    totals[2] += export.parse_errors if export else 0
+                    entries.append((part, results, succeeded, from_errors, first, last if results else first - 1))
+                shards = writer.finish()
+            except BaseException:
+                writer.abort()
+                raise
+            progress.report("exported")
+            with DigestRuns() as expected:
+                for _, _, line, _ in self.source.lines(self.job.plan):
+                    expected.add(digest(line_custom_id(line)))
+                missing, unexpected, duplicated = compare(_unique(expected.sorted()), seen.sorted())
+        manifest = JobManifest(
+            job_id=self.job.job_id,
+            provider=self.job.provider,
+            output_uri=plain_uri(folder),
+            output_conn_id=output_conn_id,
+            shards=shards,
+            counts=JobCounts(
+                results=progress.items,
+                succeeded=totals[0],
+                from_error_file=totals[1],
+                parse_errors=totals[2],
+                expected=self.job.plan.requests,
+                missing=missing,
+                unexpected=unexpected,
+                duplicated=duplicated,
+            ),
+            parts=[
+                PartEntry(
+                    part=part.index,
+                    batch_id=part.batch_id or "",
+                    status=part.status,
+                    requests=self.job.plan.parts[part.index].requests,
+                    results=results,
+                    succeeded=succeeded,
+                    from_error_file=from_errors,
+                    files=[shard.uri for shard in shards[first : last + 1]],
+                )
+                for part, results, succeeded, from_errors, first, last in entries
+            ],
+            compression=compression,
+            results_per_file=results_per_file,
+        ).to_dict()
+        if missing or unexpected or duplicated:
+            self.log.warning(
+                "Job %s: %d input ids have no result, %d results are not from the input, %d repeat an id",
+                self.job.job_id,
+                missing,
+                unexpected,
+                duplicated,
+            )
+        with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs):
+            self.log.info("Job %s: manifest at %s", self.job.job_id, write_manifest(folder, manifest))
+        return manifest
+
+
+def _add_ids(seen: DigestRuns, block: RecordBlock) -> None:
+    for index in range(len(block)):
+        custom_id = block.custom_id(index)
+        seen.add(digest(custom_id if isinstance(custom_id, str) else str(custom_id)))
+
+
+def _unique(digests: Iterator[int]) -> Iterator[int]:
+    previous = None
+    for value in digests:
+        if value != previous:
+            yield value
+        previous = value

@@ -1,0 +1,133 @@
+"""
+Submitting a job's parts: one batch per part, tagged with the task instance and the part's number.
+
+Runs in a worker (never in the triggerer): a part's lines are read again from the job's input, uploaded as
+a file where the provider takes one, sent inline otherwise. A create whose answer was lost, or a try after a
+lost worker, finds the part's earlier batch by its tag (a fingerprint where the provider keeps none), so no
+part is ever submitted twice.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_bifrost.exceptions import BifrostTransportError
+from airflow_provider_bifrost.idempotency import find_earlier_batch, find_tagged_batches, tagged
+from airflow_provider_bifrost.jobs.plan import line_request
+from airflow_provider_bifrost.jobs.state import job_identity, part_tag
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_bifrost.hooks.bifrost import BifrostHook
+    from airflow_provider_bifrost.jobs.plan import RequestSource
+    from airflow_provider_bifrost.jobs.state import JobState, PartState
+    from airflow_provider_bifrost.providers import ProviderProfile
+
+
+@dataclass
+class PartSubmitter:
+    """
+    Creates the batches of one job's parts with the operator's create arguments.
+
+    :param hook: the hook that creates the batches.
+    :param profile: the job's provider's profile.
+    :param source: the job's requests.
+    :param create: the create arguments every part shares (model, endpoint, completion window, extra body,
+        output folder).
+    :param metadata: the user's metadata of every batch.
+    :param display_name: the user's display name of every batch.
+    :param log: the task's logger.
+    """
+
+    hook: BifrostHook
+    profile: ProviderProfile
+    source: RequestSource
+    create: dict[str, Any]
+    metadata: dict[str, str] | None
+    display_name: str | None
+    log: Any
+
+    def submit(self, context: Context, state: JobState, part: PartState) -> None:
+        """
+        Create one part's batch and record it in ``part``.
+
+        :param context: the task context (the tags name its task instance).
+        :param state: the job.
+        :param part: the part, not yet submitted.
+        :raises BifrostTransportError: the create answer was lost and no batch of the part was found.
+        """
+        job_key, job_name = job_identity(context)
+        key, name = part_tag(job_key, job_name, part.index, len(state.parts))
+        metadata, display_name = tagged(self.profile, key, name, self.metadata, self.display_name)
+        spec = state.plan.parts[part.index]
+        arguments: dict[str, Any] = {}
+        if self.profile.part_input == "input_file_id":
+            with tempfile.NamedTemporaryFile(prefix=f"{state.job_id}-part-{part.index:05d}-", suffix=".jsonl") as sink:
+                self.source.write_part(state.plan, spec, sink)
+                sink.flush()
+                arguments["input_file_id"] = self.hook.upload_file(sink.name, state.provider).id
+        else:
+            arguments["requests"] = [line_request(line) for line in self.source.part_lines(state.plan, spec)]
+        submitted_at = time.time()
+        try:
+            batch = self.hook.create_batch(
+                provider=state.provider, metadata=metadata, display_name=display_name, **self.create, **arguments
+            )
+        except BifrostTransportError:
+            self.log.warning(
+                "Job %s part %d: the create answer was lost; looking for its batch", state.job_id, part.index
+            )
+            found = find_earlier_batch(
+                self.hook,
+                state.provider,
+                self.profile,
+                key,
+                context,
+                self.log,
+                requests=spec.requests,
+                submitted_at=submitted_at,
+            )
+            if found is None:
+                raise
+            part.batch_id, part.status = found, None
+        else:
+            part.batch_id, part.status = batch.id, batch.status
+            part.request_counts = batch.request_counts.model_dump(exclude_none=True)
+        self.log.info(
+            "Job %s part %d/%d (%s requests): batch %s",
+            state.job_id,
+            part.index + 1,
+            len(state.parts),
+            f"{spec.requests:,}",
+            part.batch_id,
+        )
+
+    def recover(self, context: Context, state: JobState) -> None:
+        """
+        Record the batches an earlier try submitted, found by their tags (no saved state: Airflow 3.2, or a
+        state store that lost it).
+
+        :param context: the task context.
+        :param state: the job, no part of it submitted yet.
+        """
+        job_key, job_name = job_identity(context)
+        keys = {part_tag(job_key, job_name, part.index, len(state.parts))[0]: part.index for part in state.parts}
+        if self.profile.tag_field is not None:
+            found = find_tagged_batches(self.hook, state.provider, self.profile, keys, context, self.log)
+        else:  # a fingerprint per part: the task stops if two look alike
+            found = {}
+            for key, index in keys.items():
+                requests = state.plan.parts[index].requests
+                batch_id = find_earlier_batch(
+                    self.hook, state.provider, self.profile, key, context, self.log, requests=requests
+                )
+                if batch_id is not None:
+                    found[index] = batch_id
+        for index, batch_id in found.items():
+            state.parts[index].batch_id = batch_id
+        if found:
+            self.log.info("Job %s: reattached to %d part(s) of an earlier try", state.job_id, len(found))
