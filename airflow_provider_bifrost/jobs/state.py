@@ -131,6 +131,10 @@ class JobState:
         """Parts not submitted yet, in order."""
         return [part for part in self.parts if part.batch_id is None]
 
+    def batch_ids(self) -> set[str]:
+        """The batches of the parts submitted so far."""
+        return {part.batch_id for part in self.parts if part.batch_id}
+
     def done(self) -> bool:
         """Every part's batch has finished."""
         return all(part.finished for part in self.parts)

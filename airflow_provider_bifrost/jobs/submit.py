@@ -90,6 +90,7 @@ class PartSubmitter:
                 self.log,
                 requests=spec.requests,
                 submitted_at=submitted_at,
+                exclude=state.batch_ids(),
             )
             if found is None:
                 raise

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-from airflow_provider_bifrost.exceptions import BifrostConfigError
+from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostTransportError
 from airflow_provider_bifrost.operators.bifrost import BifrostBatchJobOperator
 from airflow_provider_bifrost.storage.manifest import iter_result_items
 from airflow_provider_bifrost.triggers.job import BifrostJobTrigger
@@ -257,3 +257,34 @@ def test_the_taskflow_decorator_runs_a_generator_as_a_job(gateway: EmulatorClien
     assert len(gateway.batches()) == 3
     (kept,) = (tmp_path / "out").glob("job-*/_requests.jsonl")
     assert sum(1 for _ in kept.open()) == 100
+
+
+@pytest.mark.parametrize(("fault", "batches"), [("lose_response", 3), ("drop", 1)])
+def test_a_lost_create_answer_in_a_wave_is_never_taken_for_another_parts_batch(
+    gateway: EmulatorClient, tmp_path: Path, fault: str, batches: int
+) -> None:
+    """Anthropic keeps no tag: the fingerprint (10 requests) must not match the part just submitted before."""
+    gateway.set_faults(
+        [
+            {"action": "delay", "method": "POST", "path": r"^/v1/batches$", "seconds": 0.0, "times": 1},
+            {"action": fault, "method": "POST", "path": r"^/v1/batches$", "times": 1},
+        ]
+    )
+    source = write_requests(tmp_path / "requests.jsonl", 30)
+    operator = BifrostBatchJobOperator(
+        task_id="job",
+        model="anthropic/claude-3-5-haiku",
+        input_uri=f"file://{source}",
+        output_uri=f"file://{tmp_path}/out",
+        max_requests_per_batch=10,
+        max_active_batches=2,
+        poll_interval=0.1,
+    )
+    if fault == "drop":  # the gateway made nothing: the task fails to be retried, it reattaches to nothing
+        with pytest.raises(BifrostTransportError):
+            run_job(operator, context())
+    else:
+        result, _ = run_job(operator, context())
+        assert result["counts"]["results"] == 30 and result["counts"]["duplicated"] == 0
+        assert len({part["batch_id"] for part in result["parts"]}) == 3
+    assert len(gateway.batches()) == batches
