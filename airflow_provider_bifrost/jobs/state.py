@@ -2,9 +2,10 @@
 A job's state between its tries and deferrals: its plan, each part's batch and last known status.
 
 The state is JSON-safe and small (a few hundred bytes a part): it rides in the job trigger's arguments and
-events, and, on Airflow 3.3+, in the task state store after every submission, so a task whose worker dies
-between two submissions finds its parts again exactly. Without a saved state, each part is found by its own
-tag (:func:`part_tag`), as the create operator finds its batch.
+events, and, on Airflow 3.3+, in the task state store before and after every submission, so a task whose worker
+dies between two submissions finds its parts again exactly (a part whose create was sent but not recorded is
+looked for by its tag). Without a saved state, each part is found by its own tag (:func:`part_tag`), as the
+create operator finds its batch.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class PartState:
     :param status: the batch's last known status.
     :param request_counts: its last known request counts.
     :param summary: the batch summary of its final event (counts, file ids, errors).
+    :param sent_at: when its create was sent, until its batch is recorded (unix seconds): saved before the
+        create, so a try after a worker lost in between looks for the batch the gateway may have made.
     """
 
     index: int
@@ -68,6 +71,7 @@ class PartState:
     status: str | None = None
     request_counts: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] | None = None
+    sent_at: float | None = None
 
     @property
     def state(self) -> BatchState:

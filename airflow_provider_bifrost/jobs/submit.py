@@ -72,7 +72,7 @@ class PartSubmitter:
                 arguments["input_file_id"] = self.hook.upload_file(sink.name, state.provider).id
         else:
             arguments["requests"] = [line_request(line) for line in self.source.part_lines(state.plan, spec)]
-        submitted_at = time.time()
+        submitted_at = part.sent_at or time.time()
         try:
             batch = self.hook.create_batch(
                 provider=state.provider, metadata=metadata, display_name=display_name, **self.create, **arguments
@@ -98,6 +98,7 @@ class PartSubmitter:
         else:
             part.batch_id, part.status = batch.id, batch.status
             part.request_counts = batch.request_counts.model_dump(exclude_none=True)
+        part.sent_at = None
         self.log.info(
             "Job %s part %d/%d (%s requests): batch %s",
             state.job_id,
@@ -106,6 +107,35 @@ class PartSubmitter:
             f"{spec.requests:,}",
             part.batch_id,
         )
+
+    def find_sent(self, context: Context, state: JobState, part: PartState) -> None:
+        """
+        Look for the batch of a part whose create an earlier try sent but never recorded (its worker was lost
+        in between); record it if the gateway made it, else leave the part to submit.
+
+        :param context: the task context.
+        :param state: the job taken up from the task state store.
+        :param part: the part, marked as sent (``sent_at``) and without a batch.
+        """
+        job_key, job_name = job_identity(context)
+        key = part_tag(job_key, job_name, part.index, len(state.parts))[0]
+        found = find_earlier_batch(
+            self.hook,
+            state.provider,
+            self.profile,
+            key,
+            context,
+            self.log,
+            requests=state.plan.parts[part.index].requests,
+            submitted_at=part.sent_at,
+            exclude=state.batch_ids(),
+        )
+        part.sent_at = None
+        if found is not None:
+            part.batch_id = found
+            self.log.info(
+                "Job %s: reattached to part %d's batch %s, sent by an earlier try", state.job_id, part.index + 1, found
+            )
 
     def recover(self, context: Context, state: JobState) -> None:
         """

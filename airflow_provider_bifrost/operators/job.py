@@ -258,6 +258,9 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
                 )
             state = earlier
             self.log.info("Taking up the job of an earlier try: %s", state.progress_line())
+            for part in state.waiting():
+                if part.sent_at is not None:  # the earlier try's worker was lost during this part's create
+                    self._submitter(profile).find_sent(context, state, part)
         elif (context["ti"].try_number or 1) > 1:
             self._submitter(profile).recover(context, state)
         self.log.info(
@@ -306,7 +309,10 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         waiting = state.waiting()
         submitter = self._submitter(profile) if waiting else None
         while submitter is not None and waiting and len(state.active()) < self.max_active_batches:
-            submitter.submit(context, state, waiting.pop(0))
+            part = waiting.pop(0)
+            part.sent_at = time.time()
+            self._save(context, state)  # a try after a worker lost during the create looks for its batch
+            submitter.submit(context, state, part)
             self._save(context, state)
         if not state.active():
             return self._finish(context, state, profile)

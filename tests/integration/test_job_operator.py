@@ -259,6 +259,40 @@ def test_the_taskflow_decorator_runs_a_generator_as_a_job(gateway: EmulatorClien
     assert sum(1 for _ in kept.open()) == 100
 
 
+class WorkerLost(Exception):
+    """The worker died: raised by a task state store at the save that follows a given create."""
+
+
+def test_a_part_created_but_not_saved_is_found_when_the_job_is_taken_up(
+    gateway: EmulatorClient, tmp_path: Path
+) -> None:
+    gateway.configure(manual=True)
+    store: dict[str, Any] = {}
+    ctx = context(store=store)
+
+    def save(key: str, value: dict[str, Any], **_: Any) -> None:
+        if sum(part["batch_id"] is not None for part in value["parts"]) == 2:
+            raise WorkerLost  # the gateway made the second part's batch; the worker died before saving it
+        store[key] = value
+
+    ctx["task_state_store"].set = save
+    source = write_requests(tmp_path / "requests.jsonl", 30)
+    kwargs: dict[str, Any] = {"input_uri": f"file://{source}", "max_requests_per_batch": 10, "max_active_batches": 2}
+    with pytest.raises(WorkerLost):
+        job(tmp_path, **kwargs).execute(ctx)
+    assert len(gateway.batches()) == 2
+    assert [(p["batch_id"] is not None, p["sent_at"] is not None) for p in store["bifrost_job"]["parts"]] == [
+        (True, False),
+        (False, True),
+        (False, False),
+    ]
+    gateway.configure(manual=False, timeline=(0.1, 0.3, 0.1))
+    gateway.set_status_many("completed")
+    result, _ = run_job(job(tmp_path, **kwargs), context(try_number=2, store=store))
+    assert len(gateway.batches()) == 3, "one batch per part"
+    assert result["counts"]["results"] == 30 and result["counts"]["duplicated"] == 0
+
+
 @pytest.mark.parametrize(("fault", "batches"), [("lose_response", 3), ("drop", 1)])
 def test_a_lost_create_answer_in_a_wave_is_never_taken_for_another_parts_batch(
     gateway: EmulatorClient, tmp_path: Path, fault: str, batches: int
