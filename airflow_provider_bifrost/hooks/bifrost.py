@@ -123,6 +123,7 @@ class BifrostHook(BaseHook):
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         failed_share_threshold: float | None = None,
         not_found_until: float | None = None,
+        part_of: str | None = None,
     ) -> BatchPoll:
         """
         The poll decision of a wait on a batch, with the polling retry policy: the one way every wait is built.
@@ -135,6 +136,7 @@ class BifrostHook(BaseHook):
         :param max_consecutive_failures: failed checks in a row that end the wait.
         :param failed_share_threshold: the waiting task's, for the closing line.
         :param not_found_until: unix time until which a 404 counts as transient (the batch was just created).
+        :param part_of: the job part the batch is, named in its closing line.
         """
         return BatchPoll(
             batch_id,
@@ -145,6 +147,7 @@ class BifrostHook(BaseHook):
             log=log,
             failed_share_threshold=failed_share_threshold,
             not_found_until=not_found_until,
+            part_of=part_of,
         )
 
     # -- connection ---------------------------------------------------------------------------

@@ -72,7 +72,11 @@ class JobExport:
             readable = batch.state is BatchState.SUCCEEDED or batch.status in self.profile.partial_statuses
             if not readable:
                 self.log.warning(
-                    "Job %s part %d: batch %s ended %s, no results", self.job.job_id, part.index, batch.id, batch.status
+                    "Job %s %s: batch %s ended %s, no results",
+                    self.job.job_id,
+                    self.job.part_name(part),
+                    batch.id,
+                    batch.status,
                 )
             export = ResultsExport(
                 self.hook, batch, self.job.provider, self.profile, include_errors=self.include_errors, log=self.log
@@ -162,7 +166,7 @@ class JobExport:
             ),
             parts=[
                 PartEntry(
-                    part=part.index,
+                    part=part.index + 1,
                     batch_id=part.batch_id or "",
                     status=part.status,
                     requests=self.job.plan.parts[part.index].requests,

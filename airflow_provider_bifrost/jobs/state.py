@@ -90,6 +90,9 @@ class JobState:
     :param plan: how the requests are split.
     :param parts: one state per part of the plan.
     :param started_at: when the job was planned (unix seconds).
+    :param submitting: the part whose create request is in flight: saved before the request is sent and
+        cleared once its batch is recorded, so a try that takes the state up after a lost worker looks for
+        that part's batch before submitting it.
     """
 
     job_id: str
@@ -97,6 +100,7 @@ class JobState:
     plan: Plan
     parts: list[PartState]
     started_at: float = field(default_factory=time.time)
+    submitting: int | None = None
 
     @classmethod
     def new(cls, job_key: str, provider: str, plan: Plan) -> JobState:
@@ -121,7 +125,8 @@ class JobState:
         :param data: its dict.
         """
         parts = [PartState(**part) for part in data["parts"]]
-        return cls(data["job_id"], data["provider"], Plan.from_dict(data["plan"]), parts, data["started_at"])
+        plan = Plan.from_dict(data["plan"])
+        return cls(data["job_id"], data["provider"], plan, parts, data["started_at"], data.get("submitting"))
 
     def active(self) -> list[PartState]:
         """Parts submitted whose batch is still running."""
@@ -135,6 +140,14 @@ class JobState:
         """Every part's batch has finished."""
         return all(part.finished for part in self.parts)
 
+    def part_name(self, part: PartState) -> str:
+        """
+        How logs and messages name a part: ``part 2/5`` (counted from 1).
+
+        :param part: one of the job's parts.
+        """
+        return f"part {part.index + 1}/{len(self.parts)}"
+
     def problems(self, succeeded: int, failed_share_threshold: float | None) -> list[str]:
         """
         Why the finished job fails, if it does: each part that did not succeed, and too large a share of
@@ -144,7 +157,7 @@ class JobState:
         :param failed_share_threshold: fail at or above this share of unsuccessful requests (None: never).
         """
         problems = [
-            f"part {part.index} (batch {part.batch_id}) ended {part.status}"
+            f"{self.part_name(part)} (batch {part.batch_id}) ended {part.status}"
             for part in self.parts
             if part.state is not BatchState.SUCCEEDED
         ]

@@ -79,18 +79,9 @@ class PartSubmitter:
             )
         except BifrostTransportError:
             self.log.warning(
-                "Job %s part %d: the create answer was lost; looking for its batch", state.job_id, part.index
+                "Job %s %s: the create answer was lost; looking for its batch", state.job_id, state.part_name(part)
             )
-            found = find_earlier_batch(
-                self.hook,
-                state.provider,
-                self.profile,
-                key,
-                context,
-                self.log,
-                requests=spec.requests,
-                submitted_at=submitted_at,
-            )
+            found = self._find(context, state, part, submitted_at=submitted_at)
             if found is None:
                 raise
             part.batch_id, part.status = found, None
@@ -98,13 +89,49 @@ class PartSubmitter:
             part.batch_id, part.status = batch.id, batch.status
             part.request_counts = batch.request_counts.model_dump(exclude_none=True)
         self.log.info(
-            "Job %s part %d/%d (%s requests): batch %s",
+            "Job %s %s (%s requests): batch %s",
             state.job_id,
-            part.index + 1,
-            len(state.parts),
+            state.part_name(part),
             f"{spec.requests:,}",
             part.batch_id,
         )
+
+    def _find(self, context: Context, state: JobState, part: PartState, *, submitted_at: float | None) -> str | None:
+        """One part's batch, by its tag, or by its fingerprint among the batches no other part holds."""
+        job_key, job_name = job_identity(context)
+        key, _ = part_tag(job_key, job_name, part.index, len(state.parts))
+        return find_earlier_batch(
+            self.hook,
+            state.provider,
+            self.profile,
+            key,
+            context,
+            self.log,
+            requests=state.plan.parts[part.index].requests,
+            submitted_at=submitted_at,
+            exclude={other.batch_id for other in state.parts if other.batch_id},
+        )
+
+    def resume(self, context: Context, state: JobState) -> None:
+        """
+        Take up a saved state: if a create was in flight when the earlier try ended, record that part's batch
+        when it was created (the answer never reached the state), so the part is not submitted twice.
+
+        :param context: the task context.
+        :param state: the saved job state.
+        """
+        if state.submitting is None:
+            return
+        part = state.parts[state.submitting]
+        if part.batch_id is None and (found := self._find(context, state, part, submitted_at=None)) is not None:
+            part.batch_id = found
+            self.log.info(
+                "Job %s %s: its create was in flight when the earlier try ended; its batch is %s",
+                state.job_id,
+                state.part_name(part),
+                found,
+            )
+        state.submitting = None
 
     def recover(self, context: Context, state: JobState) -> None:
         """
@@ -116,18 +143,15 @@ class PartSubmitter:
         """
         job_key, job_name = job_identity(context)
         keys = {part_tag(job_key, job_name, part.index, len(state.parts))[0]: part.index for part in state.parts}
+        found: dict[int, str]
         if self.profile.tag_field is not None:
             found = find_tagged_batches(self.hook, state.provider, self.profile, keys, context, self.log)
-        else:  # a fingerprint per part: the task stops if two look alike
+            for index, batch_id in found.items():
+                state.parts[index].batch_id = batch_id
+        else:  # a fingerprint per part, among the batches no other part holds: the task stops if two look alike
             found = {}
-            for key, index in keys.items():
-                requests = state.plan.parts[index].requests
-                batch_id = find_earlier_batch(
-                    self.hook, state.provider, self.profile, key, context, self.log, requests=requests
-                )
-                if batch_id is not None:
-                    found[index] = batch_id
-        for index, batch_id in found.items():
-            state.parts[index].batch_id = batch_id
+            for part in state.parts:
+                if (earlier := self._find(context, state, part, submitted_at=None)) is not None:
+                    found[part.index] = part.batch_id = earlier
         if found:
             self.log.info("Job %s: reattached to %d part(s) of an earlier try", state.job_id, len(found))

@@ -258,6 +258,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
                 )
             state = earlier
             self.log.info("Taking up the job of an earlier try: %s", state.progress_line())
+            self._submitter(profile).resume(context, state)
         elif (context["ti"].try_number or 1) > 1:
             self._submitter(profile).recover(context, state)
         self.log.info(
@@ -306,7 +307,11 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         waiting = state.waiting()
         submitter = self._submitter(profile) if waiting else None
         while submitter is not None and waiting and len(state.active()) < self.max_active_batches:
-            submitter.submit(context, state, waiting.pop(0))
+            part = waiting.pop(0)
+            state.submitting = part.index  # saved first: a try after a lost worker looks this part up
+            self._save(context, state)
+            submitter.submit(context, state, part)
+            state.submitting = None
             self._save(context, state)
         if not state.active():
             return self._finish(context, state, profile)
@@ -385,7 +390,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
             assert part.batch_id is not None
             batch = self.hook.cancel_batch(part.batch_id, state.provider)
             self.log.info(
-                "Job %s: cancelled part %d's batch %s, now %s", state.job_id, part.index, batch.id, batch.status
+                "Job %s %s: cancelled batch %s, now %s", state.job_id, state.part_name(part), batch.id, batch.status
             )
 
     def on_kill(self) -> None:

@@ -66,6 +66,7 @@ class BatchPoll:
     :param log: where the decision is logged (the trigger's or the task's logger).
     :param failed_share_threshold: the waiting task's, for the closing line (None: not known or never).
     :param not_found_until: unix time until which a 404 counts as transient (None: never).
+    :param part_of: the job part the batch is (e.g. ``"Job job-1a2b part 2/5"``), named in its closing line.
     """
 
     def __init__(
@@ -79,8 +80,10 @@ class BatchPoll:
         log: logging.Logger | logging.LoggerAdapter[Any],
         failed_share_threshold: float | None = None,
         not_found_until: float | None = None,
+        part_of: str | None = None,
     ) -> None:
         self.batch_id = batch_id
+        self.part_of = part_of
         self.provider = provider
         self.poll_interval = poll_interval
         self.deadline = deadline
@@ -102,7 +105,7 @@ class BatchPoll:
         self._failures.reset()
         if batch.state is not BatchState.RUNNING:
             event = terminal_event(batch, self.provider)
-            self.log.info("%s", closing_line(event, self.failed_share_threshold))
+            self.log.info("%s", closing_line(event, self.failed_share_threshold, self.part_of))
             return PollStep(event)
         if self._last_check:
             return self._timed_out()

@@ -125,7 +125,7 @@ class PartEntry:
     """
     One part of a job in its manifest.
 
-    :param part: its number, from 0.
+    :param part: its number, from 1 (as logs name it: ``part 2/5``).
     :param batch_id: its batch.
     :param status: the batch's final status.
     :param requests: the requests it held.

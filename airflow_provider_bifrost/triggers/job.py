@@ -121,6 +121,7 @@ class BifrostJobTrigger(BaseTrigger):
                 deadline=self.deadline,
                 log=log,
                 not_found_until=self.not_found_until,
+                part_of=f"Job {job.job_id} {job.part_name(part)}",
             )
             for part in job.active()
             if part.batch_id

@@ -49,7 +49,7 @@ def write_requests(path: Path, count: int, *, start: int = 0, pad: int = 0) -> P
     return path
 
 
-def context(try_number: int = 1, store: dict[str, Any] | None = None) -> Any:
+def context(try_number: int = 1, store: Any = None) -> Any:
     pushed: dict[str, Any] = {}
     ti = SimpleNamespace(
         dag_id="jobs",
@@ -61,7 +61,9 @@ def context(try_number: int = 1, store: dict[str, Any] | None = None) -> Any:
         pushed=pushed,
     )
     ctx: dict[str, Any] = {"ti": ti}
-    if store is not None:
+    if isinstance(store, DyingStore):
+        ctx["task_state_store"] = store
+    elif store is not None:
         ctx["task_state_store"] = SimpleNamespace(
             get=lambda key, default=None: store.get(key, default),
             set=lambda key, value, **_: store.__setitem__(key, value),
@@ -173,10 +175,11 @@ def test_a_part_that_fails_fails_the_job_after_exporting_the_others(gateway: Emu
         gateway.set_status(ids[1], "failed")
         gateway.set_status_many("completed", [ids[0], ids[2]])
 
-    with pytest.raises(AirflowFailException, match=r"part 1 \(batch \S+\) ended failed"):
+    with pytest.raises(AirflowFailException, match=r"part 2/3 \(batch \S+\) ended failed"):
         run_job(operator, ctx, between=finish)
     manifest = ctx["ti"].pushed["manifest"]
     assert [part["status"] for part in manifest["parts"]] == ["completed", "failed", "completed"]
+    assert [part["part"] for part in manifest["parts"]] == [1, 2, 3]
     assert manifest["counts"]["results"] == 20 and manifest["counts"]["missing"] == 10
     assert sorted(item["custom_id"] for item in iter_result_items(manifest)) == sorted(
         f"r{i}" for i in [*range(10), *range(20, 30)]
@@ -257,3 +260,78 @@ def test_the_taskflow_decorator_runs_a_generator_as_a_job(gateway: EmulatorClien
     assert len(gateway.batches()) == 3
     (kept,) = (tmp_path / "out").glob("job-*/_requests.jsonl")
     assert sum(1 for _ in kept.open()) == 100
+
+
+class DyingStore:
+    """A task state store whose worker dies right after a part's create answer, before the state is saved."""
+
+    def __init__(self, die_after_creates: int) -> None:
+        self.data: dict[str, Any] = {}
+        self.creates = 0
+        self.die_after_creates = die_after_creates
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        recorded = sum(part["batch_id"] is not None for part in value["parts"])
+        if value["submitting"] is None and recorded > self.creates:
+            self.creates = recorded
+            if recorded == self.die_after_creates:
+                raise SystemExit("the worker died")
+        self.data[key] = json.loads(json.dumps(value))
+
+
+def write_anthropic_requests(path: Path, count: int) -> Path:
+    with path.open("w") as sink:
+        for i in range(count):
+            params = {"model": "claude-3-5-haiku", "max_tokens": 8, "messages": [{"role": "user", "content": str(i)}]}
+            sink.write(json.dumps({"custom_id": f"a{i}", "params": params}) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "model, writer",
+    [("openai/gpt-4o-mini", write_requests), ("anthropic/claude-3-5-haiku", write_anthropic_requests)],
+    ids=["tagged", "fingerprint"],
+)
+def test_a_worker_lost_while_a_create_was_in_flight_never_submits_that_part_twice(
+    gateway: EmulatorClient, tmp_path: Path, model: str, writer: Callable[[Path, int], Path]
+) -> None:
+    gateway.configure(manual=True)
+    source = writer(tmp_path / "requests.jsonl", 30)
+    store = DyingStore(die_after_creates=2)  # part 1's batch is created; the worker dies before it is saved
+    arguments = {"input_uri": f"file://{source}", "max_requests_per_batch": 10, "max_active_batches": 3}
+    with pytest.raises(SystemExit):
+        job(tmp_path, model=model, **arguments).execute(context(store=store))
+    saved = store.data["bifrost_job"]
+    assert saved["submitting"] == 1 and [p["batch_id"] is not None for p in saved["parts"]] == [True, False, False]
+    assert len(gateway.batches()) == 2
+    gateway.configure(manual=False, timeline=(0.1, 0.3, 0.1))
+    gateway.set_status_many("completed")
+    store.die_after_creates = 0
+    result, _ = run_job(job(tmp_path, model=model, **arguments), context(try_number=2, store=store))
+    assert len(gateway.batches()) == 3, "one batch per part"
+    assert result["counts"]["results"] == 30 and result["counts"]["missing"] == 0
+
+
+def test_a_lost_create_answer_on_a_fingerprint_provider_skips_the_jobs_other_parts(
+    gateway: EmulatorClient, tmp_path: Path
+) -> None:
+    """Parts of equal size look alike; the lookup of a lost answer leaves out the parts the job already holds."""
+    source = write_anthropic_requests(tmp_path / "requests.jsonl", 30)
+    operator = job(
+        tmp_path,
+        model="anthropic/claude-3-5-haiku",
+        input_uri=f"file://{source}",
+        max_requests_per_batch=10,
+        max_active_batches=1,
+    )
+
+    def lose_the_next_answer(state: dict[str, Any]) -> None:
+        if sum(part["batch_id"] is not None for part in state["parts"]) == 2:
+            gateway.add_fault("lose_response", method="POST", path=r"^/v1/batches$", times=1)
+
+    result, _ = run_job(operator, context(), between=lose_the_next_answer)
+    assert len(gateway.batches()) == 3 and result["counts"]["results"] == 30
+    assert len(gateway.requests(r"^/v1/batches$", method="POST")) == 3
