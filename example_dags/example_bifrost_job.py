@@ -12,15 +12,17 @@ it runs anywhere; in real life they are already there.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_bifrost.operators.bifrost import BifrostBatchJobOperator
 from airflow_provider_bifrost.storage.manifest import iter_result_items
 from airflow_provider_bifrost.storage.paths import storage_path
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 DEFAULT_OUTPUT_URI = "file:///tmp/bifrost-results"
 OUTPUT_URI = "{{ var.value.get('bifrost_output_uri', '" + DEFAULT_OUTPUT_URI + "') }}"

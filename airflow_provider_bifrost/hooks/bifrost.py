@@ -124,6 +124,7 @@ class BifrostHook(BaseHook):
         failed_share_threshold: float | None = None,
         not_found_until: float | None = None,
         part_of: str | None = None,
+        progress_every: float | None = None,
     ) -> BatchPoll:
         """
         The poll decision of a wait on a batch, with the polling retry policy: the one way every wait is built.
@@ -137,6 +138,7 @@ class BifrostHook(BaseHook):
         :param failed_share_threshold: the waiting task's, for the closing line.
         :param not_found_until: unix time until which a 404 counts as transient (the batch was just created).
         :param part_of: the job part the batch is, named in its closing line.
+        :param progress_every: seconds between progress lines at INFO (None: none).
         """
         return BatchPoll(
             batch_id,
@@ -148,6 +150,7 @@ class BifrostHook(BaseHook):
             failed_share_threshold=failed_share_threshold,
             not_found_until=not_found_until,
             part_of=part_of,
+            progress_every=progress_every,
         )
 
     # -- connection ---------------------------------------------------------------------------

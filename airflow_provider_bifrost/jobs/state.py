@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bifrost.jobs.plan import Plan
+from airflow_provider_bifrost.outcome.progress import pace
 from airflow_provider_bifrost.outcome.status import BatchState, batch_state, done_requests, unsuccessful_requests
 
 if TYPE_CHECKING:
@@ -186,18 +187,19 @@ class JobState:
 
     def progress_line(self, now: float | None = None) -> str:
         """
-        One line a person reads at a glance, for the whole job: parts, requests done and failed, rate.
+        One line a person reads at a glance, for the whole job: parts, requests done and failed, the rate since
+        the job started and the time left at that rate.
 
         :param now: the unix time of the line (default: now).
         """
         total = self.plan.requests
         done = sum(done_requests(part.request_counts) for part in self.parts)
         failed = sum(unsuccessful_requests(part.request_counts) for part in self.parts)
-        elapsed = max((now if now is not None else time.time()) - self.started_at, 1e-9)
+        elapsed = (now if now is not None else time.time()) - self.started_at
         finished = sum(part.finished for part in self.parts)
         share = f" ({100 * done // total}%)" if total else ""
         return (
             f"Job {self.job_id} ({self.provider}): parts {finished}/{len(self.parts)} done, {len(self.active())} "
-            f"running, {len(self.waiting())} to submit; requests {done:,}/{total:,} done{share}, {failed:,} failed, "
-            f"{done / elapsed:,.1f}/s"
+            f"running, {len(self.waiting())} to submit; requests {done:,}/{total:,} done{share}, {failed:,} failed"
+            + pace(done, total, elapsed)
         )

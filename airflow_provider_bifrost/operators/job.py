@@ -25,6 +25,7 @@ from airflow_provider_bifrost.constants import (
 from airflow_provider_bifrost.creation import check_create_arguments
 from airflow_provider_bifrost.exceptions import BifrostConfigError
 from airflow_provider_bifrost.mixins import DEFERRAL_GRACE, BifrostHookMixin
+from airflow_provider_bifrost.outcome.progress import DEFAULT_PROGRESS_EVERY
 from airflow_provider_bifrost.providers import TAG_IN_JOB_NAME
 from airflow_provider_bifrost.validation import (
     always,
@@ -149,7 +150,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         compression: str | None = None,
         include_errors: bool = True,
         max_xcom_results: int = DEFAULT_MAX_XCOM_RESULTS,
-        progress_every: float = 60.0,
+        progress_every: float = DEFAULT_PROGRESS_EVERY,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

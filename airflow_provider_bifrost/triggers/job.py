@@ -26,6 +26,7 @@ from airflow_provider_bifrost.constants import DEFAULT_CONN_NAME, DEFAULT_POLL_I
 from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostError
 from airflow_provider_bifrost.hooks.bifrost import LIST_PAGE_MAX, BifrostHook
 from airflow_provider_bifrost.jobs.state import JobState
+from airflow_provider_bifrost.outcome.progress import DEFAULT_PROGRESS_EVERY
 from airflow_provider_bifrost.version_compat import AIRFLOW_V_3_3_PLUS, warn_once
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 #: The statuses of a job event.
 JOB_EVENT_STATUSES = frozenset({"wave", "done", "timeout", "error"})
-DEFAULT_PROGRESS_EVERY = 60.0
 ON_KILL_TIMEOUT = 30.0
 
 

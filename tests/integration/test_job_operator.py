@@ -291,7 +291,7 @@ def write_anthropic_requests(path: Path, count: int) -> Path:
 
 
 @pytest.mark.parametrize(
-    "model, writer",
+    ("model", "writer"),
     [("openai/gpt-4o-mini", write_requests), ("anthropic/claude-3-5-haiku", write_anthropic_requests)],
     ids=["tagged", "fingerprint"],
 )
