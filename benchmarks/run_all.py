@@ -7,7 +7,8 @@ writes (``--json``):
 - ``import``: ``import_cost.py``, the operator and sensor modules' import cost in a DAG file against the
   OpenAI provider's batch operator;
 - ``export``: ``export.py``, ``BifrostBatchResultsOperator`` to ``file://`` against a naive
-  ``response.json()`` client and curl (the ceiling), and gzipped against ``curl | gzip``;
+  ``response.json()`` client and curl (the ceiling), and gzipped against ``curl | gzip``; and counting token
+  usage against not counting it (``count_usage=False``), in alternating pairs;
 - ``results_memory``: ``results_memory.py``, streaming results through the hook against loading the
   document whole;
 - ``trigger_fleet``: ``trigger_fleet.py``, N ``BifrostBatchTrigger`` against N of the OpenAI provider's
@@ -48,7 +49,9 @@ class Benchmark:
 
 BENCHMARKS: dict[str, Benchmark] = {
     "import": Benchmark("import_cost.py", ("--repeat", "15"), ("--repeat", "5", "--importtime-runs", "1")),
-    "export": Benchmark("export.py", ("--sizes", "10000,100000,400000"), ("--sizes", "10000,100000")),
+    "export": Benchmark(
+        "export.py", ("--sizes", "10000,100000,400000"), ("--sizes", "10000,100000", "--usage-pairs", "3")
+    ),
     "results_memory": Benchmark("results_memory.py", ("--sizes", "100000,400000"), ("--sizes", "100000")),
     "trigger_fleet": Benchmark("trigger_fleet.py", ("--sizes", "100,500,1000"), ("--sizes", "100")),
 }

@@ -389,7 +389,9 @@ class BifrostHook(BaseHook):
         """
         return self._batch_results(batch_id, provider, lean=False)
 
-    def iter_batch_result_lines(self, batch_id: str, provider: str | None = None) -> BatchResults:
+    def iter_batch_result_lines(
+        self, batch_id: str, provider: str | None = None, *, usage: bool = False
+    ) -> BatchResults:
         """
         Every result of a finished batch for writing out: iterate ``.records()`` for each item's JSON line
         (the gateway's own bytes when it can) with its ``custom_id`` and ``succeeded``; the item itself is
@@ -397,10 +399,11 @@ class BifrostHook(BaseHook):
 
         :param batch_id: the batch id.
         :param provider: the batch's provider; defaults to the connection's ``default_provider``.
+        :param usage: also decode each item's token usage, in the same pass (for ``results.usage``).
         """
-        return self._batch_results(batch_id, provider, lean=True)
+        return self._batch_results(batch_id, provider, lean=True, usage=usage)
 
-    def _batch_results(self, batch_id: str, provider: str | None, *, lean: bool) -> BatchResults:
+    def _batch_results(self, batch_id: str, provider: str | None, *, lean: bool, usage: bool = False) -> BatchResults:
         path = batch_path(batch_id, "/results")
         params = {"provider": self.resolve_provider(provider)}
 
@@ -414,7 +417,7 @@ class BifrostHook(BaseHook):
             finally:
                 response.close()
 
-        return BatchResults(open_page, retry=self.retry_policy, what=f"GET {path}", lean=lean)
+        return BatchResults(open_page, retry=self.retry_policy, what=f"GET {path}", lean=lean, usage=usage)
 
     def iter_batch_results(self, batch_id: str, provider: str | None = None) -> Iterator[BatchResultItem]:
         """

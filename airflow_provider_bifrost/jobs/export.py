@@ -16,6 +16,7 @@ from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digest
 from airflow_provider_bifrost.jobs.plan import line_custom_id
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.results.export import ExportProgress, ResultsExport
+from airflow_provider_bifrost.results.usage import UsageCounter, describe
 from airflow_provider_bifrost.storage.errors import storage_errors
 from airflow_provider_bifrost.storage.manifest import JobCounts, JobManifest, PartEntry, write_manifest
 from airflow_provider_bifrost.storage.paths import export_folder, plain_uri, storage_path
@@ -24,7 +25,7 @@ from airflow_provider_bifrost.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     from airflow_provider_bifrost.hooks.bifrost import BifrostHook
     from airflow_provider_bifrost.jobs.plan import RequestSource
@@ -44,6 +45,8 @@ class JobExport:
     :param source: the job's requests (read again to check the exported ids against them).
     :param include_errors: also export the requests in the batches' error files.
     :param log: the task's logger.
+    :param count_usage: count the token usage per model over every part (the manifest's ``usage``).
+    :param prices: model -> US dollars per million tokens (validated), for the cost of that usage.
     """
 
     def __init__(
@@ -55,6 +58,8 @@ class JobExport:
         *,
         include_errors: bool,
         log: logging.Logger,
+        count_usage: bool = True,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
         self.hook = hook
         self.job = job
@@ -62,6 +67,8 @@ class JobExport:
         self.source = source
         self.include_errors = include_errors
         self.log = log
+        self.prices = prices
+        self.usage = UsageCounter(job.provider, profile.name) if count_usage else None
 
     def _parts(self, *, lean: bool) -> Iterator[tuple[PartState, ResultsExport | None]]:
         """Each part, with the export of its batch, or None when its batch left nothing to read."""
@@ -79,8 +86,15 @@ class JobExport:
                     batch.status,
                 )
             export = ResultsExport(
-                self.hook, batch, self.job.provider, self.profile, include_errors=self.include_errors, log=self.log
+                self.hook,
+                batch,
+                self.job.provider,
+                self.profile,
+                include_errors=self.include_errors,
+                log=self.log,
+                count_usage=self.usage is not None,
             )
+            export.usage = self.usage  # one count over every part
             yield part, export if readable else None
 
     def to_xcom(self, max_results: int) -> list[dict[str, Any]]:
@@ -98,7 +112,10 @@ class JobExport:
                         "(e.g. s3://bucket/prefix or file:///path) to export them to object storage."
                     )
                 items.extend(record.item for record in block.records)
+                if self.usage is not None:
+                    self.usage.add(block)
         self.log.info("Job %s: returning %d results through XCom", self.job.job_id, len(items))
+        self._report_usage()
         return items
 
     def to_storage(
@@ -132,7 +149,7 @@ class JobExport:
                         progress.add(len(block), len(block.jsonl) + 1)
                         _add_ids(seen, block)
                         results += len(block)
-                        succeeded += block.succeeded()
+                        succeeded += self.usage.add(block) if self.usage is not None else block.succeeded()
                         from_errors += len(block) if errors else 0
                     last = writer.shard_index if writer.writing else writer.shard_index - 1
                     totals[0] += succeeded
@@ -179,6 +196,7 @@ class JobExport:
             ],
             compression=compression,
             results_per_file=results_per_file,
+            usage=self._report_usage(),
         ).to_dict()
         if missing or unexpected or duplicated:
             self.log.warning(
@@ -191,6 +209,20 @@ class JobExport:
         with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs):
             self.log.info("Job %s: manifest at %s", self.job.job_id, write_manifest(folder, manifest))
         return manifest
+
+    def _report_usage(self) -> dict[str, Any] | None:
+        """The job's token usage (with its cost, given prices), logged in one line; None when not counted."""
+        if self.usage is None:
+            return None
+        report = self.usage.report(self.prices)
+        self.log.info("Job %s token usage: %s", self.job.job_id, describe(report) or "none in the results")
+        if self.prices and report["unpriced_models"]:
+            self.log.warning(
+                "Job %s: no price for %s in prices, so the cost leaves out their usage",
+                self.job.job_id,
+                ", ".join(report["unpriced_models"]),
+            )
+        return report
 
 
 def _add_ids(seen: DigestRuns, block: RecordBlock) -> None:

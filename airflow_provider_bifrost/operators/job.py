@@ -4,6 +4,10 @@ waves, waited on together in the triggerer, exported as one.
 
 DAG files import this module: at module level it imports only what building and checking the task needs; the
 planning, the hook, the storage, the export and the trigger are imported when the task runs.
+
+Why one long module: one operator class, the order of a job's steps (plan, submit in waves, defer, export,
+decide); each step's work lives in ``jobs/`` (plan, submit, state, export) and ``triggers/job.py``, and the
+arguments, each documented and checked here, are most of its length.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ from airflow_provider_bifrost.validation import (
     always,
     check_compression,
     check_positive_seconds,
+    check_prices,
     check_storage_uri,
     check_threshold,
+    check_usage_options,
     is_given,
     named_provider,
     untemplated,
@@ -101,6 +107,9 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
     :param include_errors: also export the requests in the batches' error files (OpenAI, Azure).
     :param max_xcom_results: the most items the XCom mode returns.
     :param progress_every: seconds between the job's progress lines in the triggerer's log.
+    :param count_usage: count the token usage per model over the whole job (the manifest's ``usage``).
+    :param prices: per model, US dollars per million tokens, for the cost of that usage (templated); see
+        :class:`~airflow_provider_bifrost.operators.results.BifrostBatchResultsOperator`.
     """
 
     template_fields: Sequence[str] = (
@@ -117,8 +126,9 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         "extra_body",
         "output_folder",
         "display_name",
+        "prices",
     )
-    template_fields_renderers = {"requests": "json", "metadata": "json", "extra_body": "json"}
+    template_fields_renderers = {"requests": "json", "metadata": "json", "extra_body": "json", "prices": "json"}
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -151,6 +161,8 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         include_errors: bool = True,
         max_xcom_results: int = DEFAULT_MAX_XCOM_RESULTS,
         progress_every: float = DEFAULT_PROGRESS_EVERY,
+        count_usage: bool = True,
+        prices: dict[str, dict[str, Any]] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -181,6 +193,8 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         self.include_errors = include_errors
         self.max_xcom_results = max_xcom_results
         self.progress_every = progress_every
+        self.count_usage = count_usage
+        self.prices = prices
         self._state: JobState | None = None
         try:
             for name in ("poll_interval", "timeout", "progress_every"):
@@ -191,6 +205,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
                     raise BifrostConfigError(f"{name} must be a positive whole number, got {value!r}.")
             check_threshold(failed_share_threshold)
             check_compression(compression)
+            check_usage_options(count_usage, prices)
             self._check_arguments(rendered=False)
         except BifrostConfigError as exc:
             raise BifrostConfigError(f"{self._who}: {exc}") from None
@@ -350,7 +365,17 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         """Export every part's results as one; fail after it if a part did not succeed or too many requests."""
         from airflow_provider_bifrost.jobs.export import JobExport
 
-        export = JobExport(self.hook, state, profile, self._source(), include_errors=self.include_errors, log=self.log)
+        prices = check_prices(self.prices, f" ({self.task_id})") if is_given(self.prices) else None
+        export = JobExport(
+            self.hook,
+            state,
+            profile,
+            self._source(),
+            include_errors=self.include_errors,
+            log=self.log,
+            count_usage=self.count_usage,
+            prices=prices,
+        )
         if self.output_uri is None:
             from airflow_provider_bifrost.results.records import item_succeeded
 

@@ -10,21 +10,36 @@ from typing import Any
 
 import msgspec
 
+# The structs an export decodes each item into skip everything else at C speed (the bodies above all). They
+# hold decoded JSON, which never refers back to them, so the garbage collector need not track them (gc=False).
 
-class _Outcome(msgspec.Struct):
+
+class ItemResponse(msgspec.Struct, gc=False):
+    """What the success rule needs of an item's ``response`` (OpenAI style)."""
+
     status_code: Any = None
+
+
+class ItemResult(msgspec.Struct, gc=False):
+    """What the success rule needs of an item's ``result`` (Anthropic style)."""
+
     type: Any = None
+
+
+class ItemError(msgspec.Struct, gc=False):
+    """An item's ``error``."""
+
     code: Any = None
     message: Any = None
 
 
-class ItemStatus(msgspec.Struct):
+class ItemStatus(msgspec.Struct, gc=False):
     """What an export needs of an item; msgspec skips everything else (the bodies) while decoding."""
 
     custom_id: Any = None
-    response: _Outcome | None = None
-    result: _Outcome | None = None
-    error: _Outcome | None = None
+    response: ItemResponse | None = None
+    result: ItemResult | None = None
+    error: ItemError | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -40,19 +55,18 @@ class ItemStatus(msgspec.Struct):
         return isinstance(code, int) and not isinstance(code, bool) and 200 <= code < 300
 
 
-def _outcome(value: Any) -> _Outcome | None:
-    if not isinstance(value, dict):
-        return None
-    return _Outcome(value.get("status_code"), value.get("type"), value.get("code"), value.get("message"))
-
-
 def item_succeeded(item: dict[str, Any]) -> bool:
     """
     Whether a result item (as a plain dict) is a usable answer, by :attr:`ItemStatus.succeeded`.
 
     :param item: one result item, as sent by the gateway.
     """
-    status = ItemStatus(None, _outcome(item.get("response")), _outcome(item.get("result")), _outcome(item.get("error")))
+    response, result, error = item.get("response"), item.get("result"), item.get("error")
+    status = ItemStatus(
+        response=ItemResponse(response.get("status_code")) if isinstance(response, dict) else None,
+        result=ItemResult(result.get("type")) if isinstance(result, dict) else None,
+        error=ItemError(error.get("code"), error.get("message")) if isinstance(error, dict) else None,
+    )
     return status.succeeded
 
 
@@ -174,6 +188,13 @@ class RecordBlock:
             self._jsonl = b"\n".join(record.line for record in self.records)
         return self._jsonl
 
+    def decoded(self) -> list[Any]:
+        """Each item as decoded: its :class:`ItemStatus` (or a subclass's) when lean, else the item as a dict."""
+        if self._records is None:
+            assert self._decoded is not None
+            return self._decoded
+        return [record.status if record.status is not None else record.item for record in self._records]
+
     def custom_id(self, index: int) -> Any:
         """
         The ``custom_id`` of item ``index``.
@@ -191,9 +212,7 @@ class RecordBlock:
         if self._records is not None:
             return sum(record.succeeded for record in self._records)
         assert self._decoded is not None
-        return sum(
-            decoded.succeeded if type(decoded) is ItemStatus else item_succeeded(decoded) for decoded in self._decoded
-        )
+        return sum(item_succeeded(decoded) if type(decoded) is dict else decoded.succeeded for decoded in self._decoded)
 
     def split(self, index: int) -> tuple[RecordBlock, RecordBlock]:
         """

@@ -64,6 +64,8 @@ class Manifest:
     :param compression: ``"gzip"`` or None.
     :param results_per_file: items per file as asked for (None: one file).
     :param partial: the batch did not succeed (failed, expired, cancelled) and this is what it produced.
+    :param usage: the token usage per model and in total, with its cost (``results.usage.UsageCounter.report``);
+        None when it was not counted.
     :param exported_at: when the export finished, ISO 8601, UTC.
     """
 
@@ -77,6 +79,7 @@ class Manifest:
     compression: str | None
     results_per_file: int | None
     partial: bool = False
+    usage: Mapping[str, Any] | None = None
     exported_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,6 +104,7 @@ class Manifest:
             "compression": self.compression,
             "results_per_file": self.results_per_file,
             "partial": self.partial,
+            "usage": dict(self.usage) if self.usage is not None else None,
             "exported_at": self.exported_at,
         }
 
@@ -159,6 +163,7 @@ class JobManifest:
     :param parts: each part, in order.
     :param compression: ``"gzip"`` or None.
     :param results_per_file: items per file as asked for (None: one file).
+    :param usage: the token usage per model and in total (with the cost, given prices); None when not counted.
     :param exported_at: when the export finished, ISO 8601, UTC.
     """
 
@@ -171,6 +176,7 @@ class JobManifest:
     parts: list[PartEntry]
     compression: str | None
     results_per_file: int | None
+    usage: dict[str, Any] | None = None
     exported_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,6 +193,7 @@ class JobManifest:
             "bytes": sum(shard.bytes for shard in self.shards),
             "compression": self.compression,
             "results_per_file": self.results_per_file,
+            "usage": self.usage,
             "exported_at": self.exported_at,
         }
 

@@ -51,9 +51,15 @@ def test_to_dict_has_every_documented_field() -> None:
         "compression": None,
         "results_per_file": 2,
         "partial": False,
+        "usage": None,
         "exported_at": "2026-11-30T00:00:00+00:00",
     }
     assert json.loads(json.dumps(data)) == data
+
+
+def test_usage_is_written_as_given() -> None:
+    usage = {"models": {}, "total": {"requests": 0}, "without_usage": 0, "unpriced_models": []}
+    assert manifest(usage=usage).to_dict()["usage"] == usage
 
 
 def test_written_last_and_read_back(tmp_path: Path) -> None:
