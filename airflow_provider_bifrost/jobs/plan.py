@@ -80,11 +80,14 @@ class Plan:
     :param sources: the input files' URIs, in order (empty for inline requests).
     :param parts: the parts, in order.
     :param requests: every request of the job.
+    :param content: a digest of every request line, in order: an input edited in place (the same sizes, other
+        requests) makes another plan.
     """
 
     sources: list[str]
     parts: list[PartPlan] = field(default_factory=list)
     requests: int = 0
+    content: str = ""
 
     @property
     def fingerprint(self) -> str:
@@ -107,7 +110,9 @@ class Plan:
             PartPlan(**{**part, "segments": tuple(Segment(**segment) for segment in part["segments"])})
             for part in data["parts"]
         ]
-        return cls(sources=list(data["sources"]), parts=parts, requests=data["requests"])
+        return cls(
+            sources=list(data["sources"]), parts=parts, requests=data["requests"], content=data.get("content", "")
+        )
 
 
 class RequestSource:
@@ -241,6 +246,7 @@ def make_plan(source: RequestSource, *, max_requests: int, max_bytes: int, ids: 
     :raises BifrostConfigError: a request without a ``custom_id``, too big for a part, or a repeated id.
     """
     plan = Plan(sources=[] if source.inline else source.files())
+    content = hashlib.blake2b(digest_size=16)
     count = size = first = 0
     segments: list[Segment] = []
     open_segment: list[int] | None = None  # [source, start, end] of the segment being extended
@@ -258,6 +264,8 @@ def make_plan(source: RequestSource, *, max_requests: int, max_bytes: int, ids: 
     for file_index, offset, line, where in source.lines(plan):
         custom_id = _custom_id(line, where)
         ids.add(digest(custom_id))
+        content.update(line)
+        content.update(b"\n")
         line_bytes = len(line) + 1
         if line_bytes > max_bytes:
             raise BifrostConfigError(
@@ -279,6 +287,7 @@ def make_plan(source: RequestSource, *, max_requests: int, max_bytes: int, ids: 
         size += line_bytes
         plan.requests += 1
     close_part()
+    plan.content = content.hexdigest()
     if not plan.requests:
         raise BifrostConfigError("the job has no requests: give a non-empty list, or input files with requests.")
     shared: set[int] = set()
