@@ -151,6 +151,8 @@ class RequestSource:
                 kind = path.fs.info(path.path).get("type") if path.fs.exists(path.path) else None
                 if kind == "directory":
                     found = sorted(p for p in path.fs.glob(path.path.rstrip("/") + "/*.jsonl"))
+                    if not found:
+                        raise BifrostConfigError(f"input_uri {plain_uri(path)} is a folder with no *.jsonl file.")
                     return [f"{path.protocol}://{p}" for p in found]
             if kind != "file":
                 raise BifrostConfigError(f"input_uri {plain_uri(path)} is not a file or a folder of JSONL files.")
@@ -269,7 +271,8 @@ def make_plan(source: RequestSource, *, max_requests: int, max_bytes: int, ids: 
         line_bytes = len(line) + 1
         if line_bytes > max_bytes:
             raise BifrostConfigError(
-                f"{where} is {line_bytes:,} bytes, more than max_bytes_per_batch={max_bytes:,}: no part can hold it."
+                f"{where} is {line_bytes:,} bytes, more than max_bytes_per_batch={max_bytes:,}: no part can hold it. "
+                "Make that request smaller, or raise max_bytes_per_batch (up to the provider's limit)."
             )
         if count and (count + 1 > max_requests or size + line_bytes > max_bytes):
             close_part()
