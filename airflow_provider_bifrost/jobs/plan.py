@@ -223,9 +223,9 @@ class RequestSource:
             path = self.path(plan.sources[segment.source])
             with path.open("rb") as stream:
                 stream.seek(segment.start)
-                left = segment.end - segment.start
+                left = segment.end - segment.start  # its last line may end 1 byte short (CRLF), or 1 past EOF
                 while left > 0:
-                    raw = stream.readline(left)
+                    raw = stream.readline()  # no size: fsspec's buffered files (S3, GCS, Azure) take none
                     if not raw:
                         break
                     left -= len(raw)
