@@ -29,6 +29,8 @@ from airflow_provider_bifrost.providers import TAG_IN_DISPLAY_NAME, TAG_IN_JOB_N
 from airflow_provider_bifrost.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from airflow.sdk import Context
 
     from airflow_provider_bifrost.hooks.bifrost import BifrostHook
@@ -146,6 +148,7 @@ def find_earlier_batch(
     *,
     requests: int | None = None,
     submitted_at: float | None = None,
+    exclude: Collection[str] = (),
 ) -> str | None:
     """
     The id of this task instance's earlier batch if it is running or completed; None to submit anew.
@@ -158,6 +161,7 @@ def find_earlier_batch(
     :param log: the task's logger.
     :param requests: how many requests the batch has, for a fingerprint (None: unknown).
     :param submitted_at: when this try sent the create request whose answer was lost (None: an earlier try).
+    :param exclude: batches known to be something else (a job's other parts), never candidates.
     :raises BifrostDuplicateCandidatesError: a fingerprint matches several batches.
     """
     if profile.tag_field is None:  # a fingerprint: a narrow window, from this submission or this run's start
@@ -170,7 +174,9 @@ def find_earlier_batch(
     for seen, batch in enumerate(listed, start=1):
         if batch.created_at is not None and batch.created_at < since:
             break
-        if profile.tag_field is not None:
+        if batch.id in exclude:  # known to be something else: a job's other part
+            pass
+        elif profile.tag_field is not None:
             if tag_of(batch, profile) == key:
                 return _reattach(batch, log)
         elif requests is None or batch.request_counts.total in (requests, 0):

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bifrost.exceptions import BifrostTransportError
-from airflow_provider_bifrost.idempotency import find_earlier_batch, find_tagged_batches, tagged
+from airflow_provider_bifrost.idempotency import (
+    BifrostDuplicateCandidatesError,
+    find_earlier_batch,
+    find_tagged_batches,
+    tagged,
+)
 from airflow_provider_bifrost.jobs.plan import line_request
 from airflow_provider_bifrost.jobs.state import job_identity, part_tag
 
@@ -90,6 +95,7 @@ class PartSubmitter:
                 self.log,
                 requests=spec.requests,
                 submitted_at=submitted_at,
+                exclude={other.batch_id for other in state.parts if other.batch_id},  # a fingerprint fits them too
             )
             if found is None:
                 raise
@@ -127,7 +133,32 @@ class PartSubmitter:
                 )
                 if batch_id is not None:
                     found[index] = batch_id
+            _one_part_per_batch(state, found)
         for index, batch_id in found.items():
             state.parts[index].batch_id = batch_id
         if found:
             self.log.info("Job %s: reattached to %d part(s) of an earlier try", state.job_id, len(found))
+
+
+def _one_part_per_batch(state: JobState, found: dict[int, str]) -> None:
+    """
+    Refuse a batch found for several parts by their fingerprints: which part it holds cannot be told.
+
+    :param state: the job.
+    :param found: part number -> the batch its fingerprint found.
+    :raises BifrostDuplicateCandidatesError: a batch fits several parts.
+    """
+    parts: dict[str, list[int]] = {}
+    for index, batch_id in sorted(found.items()):
+        parts.setdefault(batch_id, []).append(index)
+    shared = {batch_id: indexes for batch_id, indexes in parts.items() if len(indexes) > 1}
+    if shared:
+        listing = "; ".join(
+            f"batch {batch_id} fits parts {', '.join(map(str, indexes))}" for batch_id, indexes in shared.items()
+        )
+        raise BifrostDuplicateCandidatesError(
+            f"{state.provider} keeps no tag of a batch's task instance, and the batches an earlier try of job "
+            f"{state.job_id} submitted fit the fingerprint (the request count) of several of its parts: {listing}. "
+            "Which part each holds cannot be told, and rather than run a part twice or never, the task stops. "
+            "Cancel the job's running batches, then trigger a new DAG run."
+        )
