@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from types import SimpleNamespace
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from airflow_provider_bifrost.idempotency import task_instance_tag
 from airflow_provider_bifrost.jobs.plan import PartPlan, Plan, Segment
 from airflow_provider_bifrost.jobs.state import JobState, PartState, job_identity, part_tag
+from airflow_provider_bifrost.outcome import status as status_module
 from airflow_provider_bifrost.outcome.status import BatchState
 
 STARTED = 1_900_000_000.0
@@ -110,6 +112,21 @@ def test_a_part_is_finished_once_its_batch_ends(
 ) -> None:
     part = PartState(0, batch_id=batch_id, status=status)
     assert (part.state, part.finished) == (state, finished)
+
+
+def test_a_part_whose_batch_was_not_seen_yet_is_running_without_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch found by its tag (lost create answer, a retry) has no status yet: Bifrost sent none to warn about."""
+    monkeypatch.setattr(status_module, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger=status_module.__name__):
+        part = PartState(0, batch_id="batch_0")
+        assert (part.state, part.finished) == (BatchState.RUNNING, False)
+        assert caplog.records == []
+        part.status = "paused"  # control: a status Bifrost did send, and this provider does not know
+        assert part.state is BatchState.RUNNING
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 and "batch status 'paused'" in messages[0]
 
 
 def test_active_waiting_and_done_follow_the_parts() -> None:
