@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.sdk import DAG
+from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
 from airflow_provider_bifrost.decorators.bifrost_batch import REQUESTS_NAME, bifrost_batch_task
 from airflow_provider_bifrost.exceptions import BifrostConfigError
@@ -36,7 +37,9 @@ def context() -> Any:
 def operator(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """The task ``@task.bifrost_batch(**kwargs)`` makes of ``function`` called with ``args``."""
     with DAG(dag_id="jobs", schedule=None, start_date=datetime(2026, 1, 1)):
-        return bifrost_batch_task(**{**OPENAI, **kwargs})(function)(*args).operator
+        output = bifrost_batch_task(**{**OPENAI, **kwargs})(function)(*args)
+    assert isinstance(output, PlainXComArg)
+    return output.operator
 
 
 def questions(count: int) -> Iterator[dict[str, Any]]:
