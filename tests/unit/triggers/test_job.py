@@ -57,7 +57,10 @@ def trigger(state: JobState, **kwargs: Any) -> BifrostJobTrigger:
 
 
 async def events_of(trig: BifrostJobTrigger) -> list[dict[str, Any]]:
-    return [event.payload async for event in trig.run()]
+    """Every event the trigger sends (it sends one), each checked to be one the operator takes."""
+    events = [event.payload async for event in trig.run()]
+    assert all(event["status"] in JOB_EVENT_STATUSES and "state" in event for event in events), events
+    return events
 
 
 async def later(seconds: float, action: Any, *args: Any) -> None:
@@ -101,7 +104,7 @@ async def test_done_when_every_batch_finished_and_no_part_waits(gateway: Emulato
     events = await events_of(trigger(state))
     await finisher
     (event,) = events
-    assert event["status"] == "done" and event["status"] in JOB_EVENT_STATUSES
+    assert event["status"] == "done"
     assert event["job_id"] == state.job_id
     seen = JobState.from_dict(event["state"])
     assert [part.status for part in seen.parts] == ["completed", "completed"]
