@@ -174,10 +174,12 @@ def find_earlier_batch(
     for seen, batch in enumerate(listed, start=1):
         if batch.created_at is not None and batch.created_at < since:
             break
-        if profile.tag_field is not None:
+        if batch.id in exclude:  # known to be something else: a job's other part
+            pass
+        elif profile.tag_field is not None:
             if tag_of(batch, profile) == key:
                 return _reattach(batch, log)
-        elif batch.id not in exclude and (requests is None or batch.request_counts.total in (requests, 0)):
+        elif requests is None or batch.request_counts.total in (requests, 0):
             candidates.append(batch)
         if seen >= LOOKUP_LIMIT:
             break

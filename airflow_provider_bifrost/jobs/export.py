@@ -136,7 +136,7 @@ class JobExport:
         """
         root = storage_path(output_uri.rstrip("/"), output_conn_id)
         folder = export_folder(root, self.job.job_id)
-        progress = ExportProgress(self.log, self.job.job_id)
+        progress = ExportProgress(self.log, self.job.job_id, noun="Job")
         entries: list[tuple[PartState, int, int, int, int, int]] = []  # results, ok, errored, first/last shard
         totals = [0, 0, 0]  # succeeded, from_error_file, parse_errors
         with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs), DigestRuns() as seen:

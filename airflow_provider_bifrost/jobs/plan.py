@@ -80,11 +80,14 @@ class Plan:
     :param sources: the input files' URIs, in order (empty for inline requests).
     :param parts: the parts, in order.
     :param requests: every request of the job.
+    :param content: a digest of every request line, in order: an input edited in place (the same sizes, other
+        requests) makes another plan.
     """
 
     sources: list[str]
     parts: list[PartPlan] = field(default_factory=list)
     requests: int = 0
+    content: str = ""
 
     @property
     def fingerprint(self) -> str:
@@ -107,7 +110,9 @@ class Plan:
             PartPlan(**{**part, "segments": tuple(Segment(**segment) for segment in part["segments"])})
             for part in data["parts"]
         ]
-        return cls(sources=list(data["sources"]), parts=parts, requests=data["requests"])
+        return cls(
+            sources=list(data["sources"]), parts=parts, requests=data["requests"], content=data.get("content", "")
+        )
 
 
 class RequestSource:
@@ -146,6 +151,8 @@ class RequestSource:
                 kind = path.fs.info(path.path).get("type") if path.fs.exists(path.path) else None
                 if kind == "directory":
                     found = sorted(p for p in path.fs.glob(path.path.rstrip("/") + "/*.jsonl"))
+                    if not found:
+                        raise BifrostConfigError(f"input_uri {plain_uri(path)} is a folder with no *.jsonl file.")
                     return [f"{path.protocol}://{p}" for p in found]
             if kind != "file":
                 raise BifrostConfigError(f"input_uri {plain_uri(path)} is not a file or a folder of JSONL files.")
@@ -216,9 +223,9 @@ class RequestSource:
             path = self.path(plan.sources[segment.source])
             with path.open("rb") as stream:
                 stream.seek(segment.start)
-                left = segment.end - segment.start
+                left = segment.end - segment.start  # its last line may end 1 byte short (CRLF), or 1 past EOF
                 while left > 0:
-                    raw = stream.readline(left)
+                    raw = stream.readline()  # no size: fsspec's buffered files (S3, GCS, Azure) take none
                     if not raw:
                         break
                     left -= len(raw)
@@ -241,6 +248,7 @@ def make_plan(source: RequestSource, *, max_requests: int, max_bytes: int, ids: 
     :raises BifrostConfigError: a request without a ``custom_id``, too big for a part, or a repeated id.
     """
     plan = Plan(sources=[] if source.inline else source.files())
+    content = hashlib.blake2b(digest_size=16)
     count = size = first = 0
     segments: list[Segment] = []
     open_segment: list[int] | None = None  # [source, start, end] of the segment being extended
@@ -258,10 +266,13 @@ def make_plan(source: RequestSource, *, max_requests: int, max_bytes: int, ids: 
     for file_index, offset, line, where in source.lines(plan):
         custom_id = _custom_id(line, where)
         ids.add(digest(custom_id))
+        content.update(line)
+        content.update(b"\n")
         line_bytes = len(line) + 1
         if line_bytes > max_bytes:
             raise BifrostConfigError(
-                f"{where} is {line_bytes:,} bytes, more than max_bytes_per_batch={max_bytes:,}: no part can hold it."
+                f"{where} is {line_bytes:,} bytes, more than max_bytes_per_batch={max_bytes:,}: no part can hold it. "
+                "Make that request smaller, or raise max_bytes_per_batch (up to the provider's limit)."
             )
         if count and (count + 1 > max_requests or size + line_bytes > max_bytes):
             close_part()
@@ -279,6 +290,7 @@ def make_plan(source: RequestSource, *, max_requests: int, max_bytes: int, ids: 
         size += line_bytes
         plan.requests += 1
     close_part()
+    plan.content = content.hexdigest()
     if not plan.requests:
         raise BifrostConfigError("the job has no requests: give a non-empty list, or input files with requests.")
     shared: set[int] = set()

@@ -72,8 +72,8 @@ class PartState:
 
     @property
     def state(self) -> BatchState:
-        """What its status means (a part not yet submitted counts as running)."""
-        return batch_state(self.status) if self.batch_id else BatchState.RUNNING
+        """What its status means (a part not yet submitted, or whose batch was not seen yet, counts as running)."""
+        return batch_state(self.status) if self.batch_id and self.status is not None else BatchState.RUNNING
 
     @property
     def finished(self) -> bool:

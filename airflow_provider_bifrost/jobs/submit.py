@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bifrost.exceptions import BifrostTransportError
-from airflow_provider_bifrost.idempotency import find_earlier_batch, find_tagged_batches, tagged
+from airflow_provider_bifrost.idempotency import (
+    find_earlier_batch,
+    find_tagged_batches,
+    tagged,
+)
 from airflow_provider_bifrost.jobs.plan import line_request
 from airflow_provider_bifrost.jobs.state import job_identity, part_tag
 

@@ -67,12 +67,13 @@ class ExportProgress:
     Items written, rate and bytes, logged at a steady cadence.
 
     :param log: the task's logger.
-    :param batch_id: the batch, for the lines.
+    :param batch_id: the batch (or job), for the lines.
     :param every: seconds between lines.
+    :param noun: what ``batch_id`` names, for the lines: ``Batch`` or ``Job``.
     """
 
-    def __init__(self, log: Any, batch_id: str, every: float = PROGRESS_EVERY) -> None:
-        self.log, self.batch_id, self.every = log, batch_id, every
+    def __init__(self, log: Any, batch_id: str, every: float = PROGRESS_EVERY, noun: str = "Batch") -> None:
+        self.log, self.batch_id, self.every, self.noun = log, batch_id, every, noun
         self.items = self.bytes = 0
         self.started = self._last = time.monotonic()
 
@@ -97,7 +98,8 @@ class ExportProgress:
         """
         elapsed = max(time.monotonic() - self.started, 1e-9)
         self.log.info(
-            "Batch %s %s: %s items (%s items/s), %.1f MB (%.1f MB/s)",
+            "%s %s %s: %s items (%s items/s), %.1f MB (%.1f MB/s)",
+            self.noun,
             self.batch_id,
             what,
             f"{self.items:,}",
