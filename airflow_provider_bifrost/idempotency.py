@@ -179,7 +179,7 @@ def find_earlier_batch(
         elif profile.tag_field is not None:
             if tag_of(batch, profile) == key:
                 return _reattach(batch, log)
-        elif requests is None or batch.request_counts.total in (requests, 0):
+        elif _live(batch) and (requests is None or batch.request_counts.total in (requests, 0)):
             candidates.append(batch)
         if seen >= LOOKUP_LIMIT:
             break
@@ -200,6 +200,18 @@ def find_earlier_batch(
         )
     log.info("Found %s's batch of this task instance by its fingerprint", provider)
     return _reattach(candidates[0], log)
+
+
+def _live(batch: Batch) -> bool:
+    """
+    Whether a look-alike batch could be this task's to wait for: not cancelled, failed or expired (Anthropic's
+    cancelled batches end ``ended``, every request cancelled).
+    """
+    if reusable(batch.status) is None:
+        return False
+    counts = batch.request_counts
+    lost = (counts.canceled or 0) + (counts.expired or 0)
+    return not (batch.state is not BatchState.RUNNING and counts.total and lost >= counts.total)
 
 
 def _reattach(batch: Batch, log: Any) -> str | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bifrost.exceptions import BifrostTransportError
 from airflow_provider_bifrost.idempotency import (
+    BifrostDuplicateCandidatesError,
     find_earlier_batch,
     find_tagged_batches,
     tagged,
@@ -155,7 +156,16 @@ class PartSubmitter:
         else:  # a fingerprint per part, among the batches no other part holds: the task stops if two look alike
             found = {}
             for part in state.parts:
-                if (earlier := self._find(context, state, part, submitted_at=None)) is not None:
+                try:
+                    earlier = self._find(context, state, part, submitted_at=None)
+                except BifrostDuplicateCandidatesError as exc:
+                    raise BifrostDuplicateCandidatesError(
+                        f"Job {state.job_id} {state.part_name(part)}: an earlier try submitted parts of the same "
+                        f"size, which {state.provider} cannot tell apart (it keeps no tag). Rather than run a part "
+                        "twice or never, the task stops. Cancel the job's batches and trigger a new DAG run; on "
+                        f"Airflow 3.3+ the job's saved state avoids this. The lookup said: {exc}"
+                    ) from None
+                if earlier is not None:
                     found[part.index] = part.batch_id = earlier
         if found:
             self.log.info("Job %s: reattached to %d part(s) of an earlier try", state.job_id, len(found))

@@ -74,6 +74,8 @@ class BifrostBatchTrigger(BaseTrigger):
         if not poll_interval > 0:
             raise BifrostConfigError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         check_batch_provider(provider)
+        if progress_every is not None and not progress_every > 0:
+            raise BifrostConfigError(f"progress_every must be a positive number of seconds, got {progress_every!r}")
         if max_consecutive_failures < 1:
             raise BifrostConfigError(f"max_consecutive_failures must be at least 1, got {max_consecutive_failures!r}")
         self.batch_id = batch_id

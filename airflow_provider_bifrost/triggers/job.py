@@ -68,6 +68,8 @@ class BifrostJobTrigger(BaseTrigger):
         super().__init__()
         if not poll_interval > 0:
             raise BifrostConfigError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        if not progress_every > 0:
+            raise BifrostConfigError(f"progress_every must be a positive number of seconds, got {progress_every!r}")
         self.state = state
         self.bifrost_conn_id = bifrost_conn_id
         self.poll_interval = float(poll_interval)

@@ -208,7 +208,9 @@ def test_serialize_round_trip_holds_no_secret() -> None:
     json.dumps(kwargs)
 
 
-@pytest.mark.parametrize("bad", [{"poll_interval": 0}, {"poll_interval": -5}, {"max_consecutive_failures": 0}])
+@pytest.mark.parametrize(
+    "bad", [{"poll_interval": 0}, {"poll_interval": -5}, {"max_consecutive_failures": 0}, {"progress_every": 0}]
+)
 def test_bad_arguments(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="must be"):
         BifrostBatchTrigger(batch_id="b", **bad)

@@ -188,5 +188,6 @@ def test_a_retry_stops_when_two_untagged_parts_of_one_size_were_submitted(gatewa
     with pytest.raises(BifrostDuplicateCandidatesError) as raised:
         submitter("anthropic", source).recover(context(try_number=2), retry)
     assert all(str(part.batch_id) in str(raised.value) for part in state.parts)
+    assert "trigger a new DAG run" in str(raised.value)
     assert [part.batch_id for part in retry.parts] == [None, None]
     assert len(gateway.batches()) == 2
