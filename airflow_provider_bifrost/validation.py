@@ -229,6 +229,19 @@ def check_storage_uri(uri: object, name: str) -> None:
         )
 
 
+def check_rounds(resubmit_failed: object, where: str = "") -> None:
+    """
+    Check ``resubmit_failed``: how many rounds of resubmission, a whole number, 0 or more.
+
+    :param resubmit_failed: the value given.
+    :param where: appended to the message, e.g. ``" (task_id)"``.
+    """
+    if isinstance(resubmit_failed, bool) or not isinstance(resubmit_failed, int) or resubmit_failed < 0:
+        raise BifrostConfigError(
+            f"resubmit_failed must be a whole number of rounds (0: none), got {resubmit_failed!r}{where}"
+        )
+
+
 def check_usage_options(count_usage: object, prices: object, where: str = "") -> None:
     """
     Check an export's ``count_usage`` and ``prices`` together, at DAG parse time (templated prices skipped).

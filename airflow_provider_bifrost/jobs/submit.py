@@ -46,6 +46,7 @@ class PartSubmitter:
     :param metadata: the user's metadata of every batch.
     :param display_name: the user's display name of every batch.
     :param log: the task's logger.
+    :param rounds_conn_id: the storage connection of the resubmission rounds' request files.
     """
 
     hook: BifrostHook
@@ -55,6 +56,20 @@ class PartSubmitter:
     metadata: dict[str, str] | None
     display_name: str | None
     log: Any
+    rounds_conn_id: str | None = None
+
+    def source_of(self, state: JobState, part: PartState) -> RequestSource:
+        """
+        Where ``part``'s requests are: the job's input, or its resubmission round's file.
+
+        :param state: the job.
+        :param part: one of its parts.
+        """
+        if not part.round:
+            return self.source
+        from airflow_provider_bifrost.jobs.plan import RequestSource
+
+        return RequestSource(input_uri=state.rounds[part.round - 1].input_uri, conn_id=self.rounds_conn_id)
 
     def submit(self, context: Context, state: JobState, part: PartState) -> None:
         """
@@ -66,17 +81,17 @@ class PartSubmitter:
         :raises BifrostTransportError: the create answer was lost and no batch of the part was found.
         """
         job_key, job_name = job_identity(context)
-        key, name = part_tag(job_key, job_name, part.index, len(state.parts))
+        key, name = part_tag(job_key, job_name, part.index, state.part_name(part))
         metadata, display_name = tagged(self.profile, key, name, self.metadata, self.display_name)
-        spec = state.plan.parts[part.index]
+        spec, plan, source = state.spec(part), state.plan_of(part), self.source_of(state, part)
         arguments: dict[str, Any] = {}
         if self.profile.part_input == "input_file_id":
             with tempfile.NamedTemporaryFile(prefix=f"{state.job_id}-part-{part.index:05d}-", suffix=".jsonl") as sink:
-                self.source.write_part(state.plan, spec, sink)
+                source.write_part(plan, spec, sink)
                 sink.flush()
                 arguments["input_file_id"] = self.hook.upload_file(sink.name, state.provider).id
         else:
-            arguments["requests"] = [line_request(line) for line in self.source.part_lines(state.plan, spec)]
+            arguments["requests"] = [line_request(line) for line in source.part_lines(plan, spec)]
         submitted_at = time.time()
         try:
             batch = self.hook.create_batch(
@@ -104,7 +119,7 @@ class PartSubmitter:
     def _find(self, context: Context, state: JobState, part: PartState, *, submitted_at: float | None) -> str | None:
         """One part's batch, by its tag, or by its fingerprint among the batches no other part holds."""
         job_key, job_name = job_identity(context)
-        key, _ = part_tag(job_key, job_name, part.index, len(state.parts))
+        key, _ = part_tag(job_key, job_name, part.index, state.part_name(part))
         return find_earlier_batch(
             self.hook,
             state.provider,
@@ -112,7 +127,7 @@ class PartSubmitter:
             key,
             context,
             self.log,
-            requests=state.plan.parts[part.index].requests,
+            requests=state.spec(part).requests,
             submitted_at=submitted_at,
             exclude={other.batch_id for other in state.parts if other.batch_id},
         )
@@ -138,16 +153,18 @@ class PartSubmitter:
             )
         state.submitting = None
 
-    def recover(self, context: Context, state: JobState) -> None:
+    def recover(self, context: Context, state: JobState, parts: list[PartState] | None = None) -> None:
         """
         Record the batches an earlier try submitted, found by their tags (no saved state: Airflow 3.2, or a
         state store that lost it).
 
         :param context: the task context.
-        :param state: the job, no part of it submitted yet.
+        :param state: the job.
+        :param parts: the parts to look for, none submitted yet (default: every part of the job).
         """
+        parts = state.parts if parts is None else parts
         job_key, job_name = job_identity(context)
-        keys = {part_tag(job_key, job_name, part.index, len(state.parts))[0]: part.index for part in state.parts}
+        keys = {part_tag(job_key, job_name, part.index, state.part_name(part))[0]: part.index for part in parts}
         found: dict[int, str]
         if self.profile.tag_field is not None:
             found = find_tagged_batches(self.hook, state.provider, self.profile, keys, context, self.log)
@@ -155,7 +172,7 @@ class PartSubmitter:
                 state.parts[index].batch_id = batch_id
         else:  # a fingerprint per part, among the batches no other part holds: the task stops if two look alike
             found = {}
-            for part in state.parts:
+            for part in parts:
                 try:
                     earlier = self._find(context, state, part, submitted_at=None)
                 except BifrostDuplicateCandidatesError as exc:

@@ -36,6 +36,7 @@ from airflow_provider_bifrost.validation import (
     check_compression,
     check_positive_seconds,
     check_prices,
+    check_rounds,
     check_storage_uri,
     check_threshold,
     check_usage_options,
@@ -107,6 +108,11 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
     :param include_errors: also export the requests in the batches' error files (OpenAI, Azure).
     :param max_xcom_results: the most items the XCom mode returns.
     :param progress_every: seconds between the job's progress lines in the triggerer's log.
+    :param resubmit_failed: rounds of resubmission: when every part has ended, the requests that failed for a
+        reason worth another try (expired, cancelled, rate limited, a server error, a timeout; never an
+        invalid request) are sent again as new parts, up to this many times; the export keeps each request's
+        latest attempt, and the manifest its ``rounds`` and what is ``still_failing``. Needs ``output_uri``
+        (each round's requests are kept there for every try).
     :param count_usage: count the token usage per model over the whole job (the manifest's ``usage``).
     :param prices: per model, US dollars per million tokens, for the cost of that usage (templated); see
         :class:`~airflow_provider_bifrost.operators.results.BifrostBatchResultsOperator`.
@@ -161,6 +167,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         include_errors: bool = True,
         max_xcom_results: int = DEFAULT_MAX_XCOM_RESULTS,
         progress_every: float = DEFAULT_PROGRESS_EVERY,
+        resubmit_failed: int = 0,
         count_usage: bool = True,
         prices: dict[str, dict[str, Any]] | str | None = None,
         **kwargs: Any,
@@ -193,6 +200,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         self.include_errors = include_errors
         self.max_xcom_results = max_xcom_results
         self.progress_every = progress_every
+        self.resubmit_failed = resubmit_failed
         self.count_usage = count_usage
         self.prices = prices
         self._state: JobState | None = None
@@ -206,6 +214,12 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
             check_threshold(failed_share_threshold)
             check_compression(compression)
             check_usage_options(count_usage, prices)
+            check_rounds(resubmit_failed)
+            if resubmit_failed and output_uri is None:
+                raise BifrostConfigError(
+                    "resubmit_failed needs output_uri: each round's requests are kept under <output_uri>/<job id>/"
+                    "_rounds/ for every try of the task, and the rounds are exported there as one."
+                )
             self._check_arguments(rendered=False)
         except BifrostConfigError as exc:
             raise BifrostConfigError(f"{self._who}: {exc}") from None
@@ -255,10 +269,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         provider = named_provider(self.model, self.provider or None, custom=custom) or self.hook.resolve_provider(None)
         profile = self.hook.profile(provider)
         job_key, _ = job_identity(context)
-        limits = {
-            "max_requests": self.max_requests_per_batch or profile.max_requests,
-            "max_bytes": self.max_bytes_per_batch or profile.max_bytes,
-        }
+        limits = self._limits(profile)
         with DigestRuns() as ids:
             plan = make_plan(self._source(), ids=ids, **limits)
         state = JobState.new(job_key, provider, plan)
@@ -320,17 +331,21 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
 
         self._state = state
         self._save(context, state)
-        waiting = state.waiting()
-        submitter = self._submitter(profile) if waiting else None
-        while submitter is not None and waiting and len(state.active()) < self.max_active_batches:
-            part = waiting.pop(0)
-            state.submitting = part.index  # saved first: a try after a lost worker looks this part up
+        submitter = self._submitter(profile)
+        while True:
+            waiting = state.waiting()
+            while waiting and len(state.active()) < self.max_active_batches:
+                part = waiting.pop(0)
+                state.submitting = part.index  # saved first: a try after a lost worker looks this part up
+                self._save(context, state)
+                submitter.submit(context, state, part)
+                state.submitting = None
+                self._save(context, state)
+            if state.active():
+                break
+            if state.round >= self.resubmit_failed or not self._next_round(context, state, submitter, profile):
+                return self._finish(context, state, profile)
             self._save(context, state)
-            submitter.submit(context, state, part)
-            state.submitting = None
-            self._save(context, state)
-        if not state.active():
-            return self._finish(context, state, profile)
         deadline = state.started_at + self.timeout
         self.log.info("%s", state.progress_line())
         self.defer(
@@ -347,6 +362,25 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
             timeout=timedelta(seconds=max(deadline - time.time(), 1)) + DEFERRAL_GRACE,
         )
 
+    def _limits(self, profile: ProviderProfile) -> dict[str, int]:
+        """The most requests and bytes of a part: the task's, else the provider's."""
+        return {
+            "max_requests": self.max_requests_per_batch or profile.max_requests,
+            "max_bytes": self.max_bytes_per_batch or profile.max_bytes,
+        }
+
+    def _next_round(
+        self, context: Context, state: JobState, submitter: PartSubmitter, profile: ProviderProfile
+    ) -> bool:
+        """Start the next resubmission round (what failed for a reason worth another try); False: none."""
+        from airflow_provider_bifrost.jobs.rounds import start_next_round
+        from airflow_provider_bifrost.storage.paths import export_folder, storage_path
+
+        assert isinstance(self.output_uri, str)
+        folder = export_folder(storage_path(self.output_uri.rstrip("/"), self.output_conn_id or None), state.job_id)
+        retried = (context["ti"].try_number or 1) > 1
+        return start_next_round(context, state, submitter, folder, self._limits(profile), look_up=retried)
+
     def _submitter(self, profile: ProviderProfile) -> PartSubmitter:
         from airflow_provider_bifrost.jobs.submit import PartSubmitter
 
@@ -358,7 +392,14 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
             "output_folder": self.output_folder or None,
         }
         return PartSubmitter(
-            self.hook, profile, self._source(), create, self.metadata, self.display_name or None, self.log
+            self.hook,
+            profile,
+            self._source(),
+            create,
+            self.metadata,
+            self.display_name or None,
+            self.log,
+            rounds_conn_id=self.output_conn_id or None,
         )
 
     def _finish(self, context: Context, state: JobState, profile: ProviderProfile) -> Any:
@@ -375,6 +416,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
             log=self.log,
             count_usage=self.count_usage,
             prices=prices,
+            rounds_conn_id=self.output_conn_id or None,
         )
         if self.output_uri is None:
             from airflow_provider_bifrost.results.records import item_succeeded

@@ -137,6 +137,7 @@ class PartEntry:
     :param succeeded: of which succeeded.
     :param from_error_file: of which came from the batch's error file.
     :param files: the files holding its items (a file may hold items of two parts).
+    :param round: the round it belongs to: 0 for the job's input, then each resubmission of what failed.
     """
 
     part: int
@@ -147,6 +148,7 @@ class PartEntry:
     succeeded: int
     from_error_file: int
     files: list[str]
+    round: int = 0
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,11 @@ class JobManifest:
     :param compression: ``"gzip"`` or None.
     :param results_per_file: items per file as asked for (None: one file).
     :param usage: the token usage per model and in total (with the cost, given prices); None when not counted.
+    :param rounds: with resubmission, one row per round: ``round``, ``requests``, ``batches``, ``statuses``,
+        ``resubmitted`` (its requests sent again in the next round), ``reasons`` (why its requests did not
+        succeed, retried or not), ``failures_uri`` (each of them with its reason); None without resubmission.
+    :param still_failing: with resubmission, what the export still holds that did not succeed: ``requests``,
+        ``reasons`` and ``first_ids``; None without resubmission.
     :param exported_at: when the export finished, ISO 8601, UTC.
     """
 
@@ -177,6 +184,8 @@ class JobManifest:
     compression: str | None
     results_per_file: int | None
     usage: dict[str, Any] | None = None
+    rounds: list[dict[str, Any]] | None = None
+    still_failing: dict[str, Any] | None = None
     exported_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,6 +203,8 @@ class JobManifest:
             "compression": self.compression,
             "results_per_file": self.results_per_file,
             "usage": self.usage,
+            "rounds": self.rounds,
+            "still_failing": self.still_failing,
             "exported_at": self.exported_at,
         }
 

@@ -74,12 +74,12 @@ def test_a_job_is_not_tagged_like_a_single_batch_of_the_same_task_instance() -> 
 
 def test_each_part_has_a_tag_of_its_own() -> None:
     key, name = job_identity(context())
-    tags = [part_tag(key, name, index, 3) for index in range(3)]
+    tags = [part_tag(key, name, index, f"part {index + 1}/3") for index in range(3)]
     assert len({tag_key for tag_key, _ in tags}) == 3
     assert all(re.fullmatch(r"[0-9a-f]{32}", tag_key) and tag_key != key for tag_key, _ in tags)
-    assert [tag_name for _, tag_name in tags] == [f"{name} part={i}/3" for i in (1, 2, 3)]
-    assert part_tag(key, name, 1, 3) == tags[1]
-    assert part_tag("f" * 32, name, 1, 3)[0] != tags[1][0], "another job's part 1 is another tag"
+    assert [tag_name for _, tag_name in tags] == [f"{name} part {i}/3" for i in (1, 2, 3)]
+    assert part_tag(key, name, 1, "part 2/3") == tags[1]
+    assert part_tag("f" * 32, name, 1, "part 2/3")[0] != tags[1][0], "another job's part 1 is another tag"
 
 
 # -- parts ----------------------------------------------------------------------------------------

@@ -79,9 +79,9 @@ def test_an_openai_part_is_uploaded_as_a_file_and_tagged(gateway: EmulatorClient
     part = state.parts[1]
     assert (part.batch_id, part.status) == (batch["id"], batch["status"])
     assert part.request_counts["total"] == 2 and batch["request_counts"]["total"] == 2
-    key, name = part_tag(*job_identity(context()), 1, 2)
+    key, name = part_tag(*job_identity(context()), 1, "part 2/2")
     assert batch["metadata"] == {"team": "data", TI_KEY_FIELD: key, TI_NAME_FIELD: name}
-    assert name.endswith(" part=2/2")
+    assert name.endswith(" part 2/2")
     (upload,) = gateway.requests(r"^/v1/files$", method="POST")
     assert upload["status"] == 200
     uploaded = b"".join(parts.hook.iter_file_content(batch["input_file_id"], "openai")).splitlines()

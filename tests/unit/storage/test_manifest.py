@@ -143,6 +143,7 @@ def test_a_job_manifest_has_the_parts_and_the_id_check() -> None:
                 "succeeded": 3,
                 "from_error_file": 0,
                 "files": ["file:///out/job-1/part-00000.jsonl"],
+                "round": 0,
             },
             {
                 "part": 1,
@@ -153,12 +154,15 @@ def test_a_job_manifest_has_the_parts_and_the_id_check() -> None:
                 "succeeded": 1,
                 "from_error_file": 1,
                 "files": ["file:///out/job-1/part-00000.jsonl", "file:///out/job-1/part-00001.jsonl"],
+                "round": 0,
             },
         ],
         "bytes": 65,
         "compression": None,
         "results_per_file": 3,
         "usage": None,
+        "rounds": None,
+        "still_failing": None,
         "exported_at": "2026-11-30T00:00:00+00:00",
     }
     assert json.loads(json.dumps(data)) == data
