@@ -191,15 +191,35 @@ class RequestSource:
 
     def write_part(self, plan: Plan, part: PartPlan, sink: IO[bytes]) -> None:
         """
-        Write a part's requests as JSONL to ``sink``.
+        Write a part's requests as JSONL to ``sink``: the lines :meth:`part_lines` gives, each ended by ``\n``;
+        from files, copied in blocks of ``READ_BLOCK`` bytes (line by line only where a block holds blank lines
+        or ``\r\n`` breaks).
 
         :param plan: the job's plan.
         :param part: the part.
         :param sink: a binary file.
         """
-        for line in self.part_lines(plan, part):
-            sink.write(line)
-            sink.write(b"\n")
+        if self.requests is not None:
+            for line in self.part_lines(plan, part):
+                sink.write(line)
+                sink.write(b"\n")
+            return
+        for segment in part.segments:  # the lines part_lines yields, copied in blocks
+            path = self.path(plan.sources[segment.source])
+            with path.open("rb") as stream:
+                stream.seek(segment.start)
+                left, pending = segment.end - segment.start, b""
+                while left > 0:
+                    block = stream.read(min(left, READ_BLOCK))
+                    if not block:
+                        break
+                    left -= len(block)
+                    lines, _, pending = (pending + block).rpartition(b"\n")
+                    if lines:
+                        _write_lines(lines, sink)
+                if pending.strip():  # the segment's last line, its line break outside the segment or missing
+                    sink.write(pending.rstrip(b"\r\n"))
+                    sink.write(b"\n")
 
     def part_lines(self, plan: Plan, part: PartPlan) -> Iterator[bytes]:
         """
@@ -224,6 +244,22 @@ class RequestSource:
                     left -= len(raw)
                     if raw.strip():
                         yield raw.rstrip(b"\r\n")
+
+
+def _write_lines(lines: bytes, sink: IO[bytes]) -> None:
+    """
+    Write whole lines (``\n``-separated, the last one's break cut off) as :meth:`RequestSource.part_lines`
+    gives them, each ended by ``\n``: blank lines left out, ``\r`` before a line break dropped. Lines that
+    all start with ``{`` and hold no ``\r`` (what a JSONL writer writes) are copied as they are.
+    """
+    if b"\r" not in lines and lines.startswith(b"{") and lines.count(b"\n") == lines.count(b"\n{"):
+        sink.write(lines)
+        sink.write(b"\n")
+        return
+    kept = [line.rstrip(b"\r") for line in lines.split(b"\n") if line.strip()]
+    if kept:
+        sink.write(b"\n".join(kept))
+        sink.write(b"\n")
 
 
 #: Repeated digests looked up by name in the second pass (the first repeat in input order is named).
