@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digest
-from airflow_provider_bifrost.jobs.plan import line_custom_id
+from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digests
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.results.export import ExportProgress, ResultsExport
 from airflow_provider_bifrost.storage.errors import storage_errors
@@ -141,8 +140,7 @@ class JobExport:
                 raise
             progress.report("exported")
             with DigestRuns() as expected:
-                for _, _, line, _ in self.source.lines(self.job.plan):
-                    expected.add(digest(line_custom_id(line)))
+                expected.extend(digests(self.source.custom_ids(self.job.plan)))
                 missing, unexpected, duplicated = compare(_unique(expected.sorted()), seen.sorted())
         manifest = JobManifest(
             job_id=self.job.job_id,
@@ -190,9 +188,8 @@ class JobExport:
 
 
 def _add_ids(seen: DigestRuns, block: RecordBlock) -> None:
-    for index in range(len(block)):
-        custom_id = block.custom_id(index)
-        seen.add(digest(custom_id if isinstance(custom_id, str) else str(custom_id)))
+    custom_ids = (block.custom_id(index) for index in range(len(block)))
+    seen.extend(digests(value if isinstance(value, str) else str(value) for value in custom_ids))
 
 
 def _unique(digests: Iterator[int]) -> Iterator[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 
-from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digest, repeated
+from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digest, digests, repeated
 
 
 def test_every_digest_comes_back_sorted_through_merged_levels() -> None:
@@ -22,6 +22,21 @@ def test_every_digest_comes_back_sorted_through_merged_levels() -> None:
         assert folder_files(runs) == sum(len(level) for level in levels)
         assert runs.count == len(values)
     assert runs._folder is None
+
+
+def test_extend_adds_what_add_adds() -> None:
+    ids: list[str | bytes] = [f"r{i}" for i in range(95)]
+    ids += [b"raw", "ü"]
+    assert list(digests(ids)) == [digest(custom_id) for custom_id in ids]
+    with DigestRuns(chunk=10, fan_in=3) as one_by_one, DigestRuns(chunk=10, fan_in=3) as extended:
+        for value in digests(ids):
+            one_by_one.add(value)
+        extended.extend(digests(ids[:40]))
+        extended.extend([])
+        extended.extend(digests(ids[40:]))
+        assert extended.count == one_by_one.count == len(ids)
+        assert list(extended.sorted()) == list(one_by_one.sorted()) == sorted(digests(ids))
+        assert folder_files(extended) == folder_files(one_by_one)
 
 
 def test_a_job_smaller_than_a_chunk_writes_one_run() -> None:

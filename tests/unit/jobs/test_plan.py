@@ -52,3 +52,24 @@ def test_write_part_writes_the_lines_part_lines_gives(
         written.append(sink.getvalue())
     lines = b"".join(written).split(b"\n")
     assert lines.pop() == b"" and [line.strip() for line in lines] == [request(i) for i in range(12)]
+
+
+@pytest.mark.parametrize("name", INPUTS)
+@pytest.mark.parametrize("block", [7, 1 << 20])
+def test_custom_ids_are_those_of_the_lines(
+    name: str, block: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan_module, "READ_BLOCK", block)
+    for number, content in enumerate(INPUTS[name]):
+        (tmp_path / f"in-{number}.jsonl").write_bytes(content)
+    source = RequestSource(input_uri=f"file://{tmp_path}/*.jsonl")
+    with DigestRuns() as ids:
+        plan = make_plan(source, max_requests=5, max_bytes=1 << 20, ids=ids)
+    assert list(source.custom_ids(plan)) == [f"r{i}" for i in range(12)]
+    inline = RequestSource(requests=[{"custom_id": f"q{i}"} for i in range(3)])
+    with DigestRuns() as ids:
+        assert list(inline.custom_ids(make_plan(inline, max_requests=2, max_bytes=1 << 20, ids=ids))) == [
+            "q0",
+            "q1",
+            "q2",
+        ]
