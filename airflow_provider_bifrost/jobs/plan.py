@@ -198,8 +198,7 @@ class RequestSource:
         :param plan: the plan whose ``sources`` name the files.
         """
         if self.requests is not None:
-            for _, _, line, _ in self.lines(plan):
-                yield line_custom_id(line)
+            yield from (line_custom_id(line) for _, _, line, _ in self.lines(plan))
             return
         for uri in plan.sources:
             path = self.path(uri)
@@ -238,8 +237,7 @@ class RequestSource:
                         break
                     left -= len(block)
                     lines, _, pending = (pending + block).rpartition(b"\n")
-                    if lines:
-                        _write_lines(lines, sink)
+                    _write_lines(lines, sink)
                 if pending.strip():  # the segment's last line, its line break outside the segment or missing
                     sink.write(pending.rstrip(b"\r\n"))
                     sink.write(b"\n")
@@ -275,13 +273,10 @@ def _write_lines(lines: bytes, sink: IO[bytes]) -> None:
     gives them, each ended by ``\n``: blank lines left out, ``\r`` before a line break dropped. Lines that
     all start with ``{`` and hold no ``\r`` (what a JSONL writer writes) are copied as they are.
     """
-    if b"\r" not in lines and lines.startswith(b"{") and lines.count(b"\n") == lines.count(b"\n{"):
+    if b"\r" in lines or not lines.startswith(b"{") or lines.count(b"\n") != lines.count(b"\n{"):
+        lines = b"\n".join(line.rstrip(b"\r") for line in lines.split(b"\n") if line.strip())
+    if lines:
         sink.write(lines)
-        sink.write(b"\n")
-        return
-    kept = [line.rstrip(b"\r") for line in lines.split(b"\n") if line.strip()]
-    if kept:
-        sink.write(b"\n".join(kept))
         sink.write(b"\n")
 
 
