@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digest
-from airflow_provider_bifrost.jobs.plan import line_custom_id
+from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digest, digests
 from airflow_provider_bifrost.jobs.rounds import retried_digests
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.results.export import ExportProgress, ResultsExport
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from airflow_provider_bifrost.hooks.bifrost import BifrostHook
-    from airflow_provider_bifrost.jobs.plan import RequestSource
+    from airflow_provider_bifrost.jobs.source import RequestSource
     from airflow_provider_bifrost.jobs.state import JobState, PartState
     from airflow_provider_bifrost.providers import ProviderProfile
     from airflow_provider_bifrost.results.records import RecordBlock
@@ -197,8 +196,7 @@ class JobExport:
                 raise
             progress.report("exported")
             with DigestRuns() as expected:
-                for _, _, line, _ in self.source.lines(self.job.plan):
-                    expected.add(digest(line_custom_id(line)))
+                expected.extend(digests(self.source.custom_ids(self.job.plan)))
                 missing, unexpected, duplicated = compare(_unique(expected.sorted()), seen.sorted())
         manifest = JobManifest(
             job_id=self.job.job_id,
@@ -320,8 +318,8 @@ def _digest(custom_id: Any) -> int:
 
 
 def _add_ids(seen: DigestRuns, block: RecordBlock) -> None:
-    for index in range(len(block)):
-        seen.add(_digest(block.custom_id(index)))
+    custom_ids = (block.custom_id(index) for index in range(len(block)))
+    seen.extend(digests(value if isinstance(value, str) else str(value) for value in custom_ids))
 
 
 def _unique(digests: Iterator[int]) -> Iterator[int]:

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from airflow_provider_bifrost.jobs.ids import DigestRuns, digest
-from airflow_provider_bifrost.jobs.plan import RequestSource, line_custom_id, make_plan
+from airflow_provider_bifrost.jobs.source import RequestSource, line_custom_id
+from airflow_provider_bifrost.jobs.split import make_plan
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.results.export import ResultsExport
 from airflow_provider_bifrost.results.records import RETRYABLE, missing_reason

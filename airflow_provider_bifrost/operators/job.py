@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_bifrost.jobs.plan import RequestSource
+    from airflow_provider_bifrost.jobs.source import RequestSource
     from airflow_provider_bifrost.jobs.state import JobState
     from airflow_provider_bifrost.jobs.submit import PartSubmitter
     from airflow_provider_bifrost.providers import ProviderProfile
@@ -258,7 +258,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
     def execute(self, context: Context) -> Any:
         """Plan the job (or take up an earlier try's), submit the first wave and defer; or export when done."""
         from airflow_provider_bifrost.jobs.ids import DigestRuns
-        from airflow_provider_bifrost.jobs.plan import make_plan
+        from airflow_provider_bifrost.jobs.split import make_plan
         from airflow_provider_bifrost.jobs.state import JOB_STATE_KEY, JobState, job_identity
 
         try:
@@ -439,7 +439,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         return result
 
     def _source(self) -> RequestSource:
-        from airflow_provider_bifrost.jobs.plan import RequestSource
+        from airflow_provider_bifrost.jobs.source import RequestSource
 
         if is_given(self.input_uri):
             return RequestSource(input_uri=self.input_uri, conn_id=self.input_conn_id or None)

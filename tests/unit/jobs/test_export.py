@@ -14,7 +14,8 @@ import pytest
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook
 from airflow_provider_bifrost.jobs.export import JobExport
 from airflow_provider_bifrost.jobs.ids import DigestRuns
-from airflow_provider_bifrost.jobs.plan import RequestSource, make_plan
+from airflow_provider_bifrost.jobs.source import RequestSource
+from airflow_provider_bifrost.jobs.split import make_plan
 from airflow_provider_bifrost.jobs.state import JobState
 from airflow_provider_bifrost.providers import PROFILES
 from airflow_provider_bifrost.storage.manifest import iter_result_items, read_manifest

@@ -17,7 +17,8 @@ from airflow_provider_bifrost.hooks.bifrost import BifrostHook
 from airflow_provider_bifrost.hooks.retry import RetryPolicy
 from airflow_provider_bifrost.idempotency import TI_KEY_FIELD, TI_NAME_FIELD, BifrostDuplicateCandidatesError
 from airflow_provider_bifrost.jobs.ids import DigestRuns
-from airflow_provider_bifrost.jobs.plan import RequestSource, make_plan
+from airflow_provider_bifrost.jobs.source import RequestSource
+from airflow_provider_bifrost.jobs.split import make_plan
 from airflow_provider_bifrost.jobs.state import JobState, job_identity, part_tag
 from airflow_provider_bifrost.jobs.submit import PartSubmitter
 from airflow_provider_bifrost.providers import PROFILES

@@ -16,17 +16,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_bifrost.exceptions import BifrostConfigError
-from airflow_provider_bifrost.jobs import plan as plan_module
+from airflow_provider_bifrost.jobs import split as split_module
 from airflow_provider_bifrost.jobs.ids import DigestRuns
-from airflow_provider_bifrost.jobs.plan import (
-    PartPlan,
-    Plan,
-    RequestSource,
-    Segment,
-    line_custom_id,
-    line_request,
-    make_plan,
-)
+from airflow_provider_bifrost.jobs.plan import PartPlan, Plan, Segment
+from airflow_provider_bifrost.jobs.source import RequestSource, line_custom_id, line_request
+from airflow_provider_bifrost.jobs.split import make_plan
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -307,7 +301,8 @@ def tiny_digest(custom_id: str | bytes) -> int:
 
 @pytest.mark.parametrize("chunk", [1, 2, 1 << 20])
 def test_ids_that_share_a_digest_are_not_a_repeat(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
-    monkeypatch.setattr(plan_module, "digest", tiny_digest)
+    monkeypatch.setattr(split_module, "digest", tiny_digest)
+    monkeypatch.setattr(split_module, "digests", lambda custom_ids: map(tiny_digest, custom_ids))
     requests = [request("r" * length) for length in range(1, 30)]  # 29 different ids, 3 digests
     plan = plan_of(RequestSource(requests=requests), max_requests=7, chunk=chunk)
     assert plan.requests == 29 and len(plan.parts) == 5
@@ -317,7 +312,8 @@ def test_ids_that_share_a_digest_are_not_a_repeat(monkeypatch: pytest.MonkeyPatc
 def test_a_real_repeat_among_shared_digests_is_the_one_named(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, chunk: int
 ) -> None:
-    monkeypatch.setattr(plan_module, "digest", tiny_digest)
+    monkeypatch.setattr(split_module, "digest", tiny_digest)
+    monkeypatch.setattr(split_module, "digests", lambda custom_ids: map(tiny_digest, custom_ids))
     ids = ["aa", "bb", "cc", "dd", "bb", "ee", "cc"]  # aa, bb, cc, dd, ee share a digest; bb repeats first
     write_lines(tmp_path / "in.jsonl", [encoded(request(i)) for i in ids])
     with pytest.raises(BifrostConfigError, match=r"custom_id 'bb' is repeated \(\S+ line 2, and again \S+ line 5\)"):
@@ -351,7 +347,8 @@ def test_the_fingerprint_is_the_same_in_another_process(tmp_path: Path) -> None:
     script = (
         "import sys\n"
         "from airflow_provider_bifrost.jobs.ids import DigestRuns\n"
-        "from airflow_provider_bifrost.jobs.plan import RequestSource, make_plan\n"
+        "from airflow_provider_bifrost.jobs.split import make_plan\n"
+        "from airflow_provider_bifrost.jobs.source import RequestSource\n"
         "with DigestRuns() as ids:\n"
         "    plan = make_plan(RequestSource(input_uri=sys.argv[1]), max_requests=4, max_bytes=1 << 20, ids=ids)\n"
         "print(plan.fingerprint)\n"
