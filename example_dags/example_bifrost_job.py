@@ -78,7 +78,8 @@ with DAG(
         max_requests_per_batch=1_000,  # default: the provider's limit (50,000 requests for OpenAI)
         max_active_batches=2,  # at most 2 batches of the job queued at once: the rest wait their turn
         results_per_file=1_000,
-        failed_share_threshold=0.05,  # fail when 5% or more of the job's requests did not succeed
+        resubmit_failed=2,  # up to 2 more rounds for what was rate limited, expired, a server error...
+        failed_share_threshold=0.05,  # fail when 5% or more of the job's requests still did not succeed
         poll_interval=5,
         retries=2,
         retry_delay=timedelta(seconds=10),
@@ -93,7 +94,8 @@ with DAG(
             body = (item.get("response") or {}).get("body") or {}
             content = str(((body.get("choices") or [{}])[0].get("message") or {}).get("content") or "error")
             answers[content] = answers.get(content, 0) + 1
-        print(f"{len(manifest['parts'])} batches, counts {manifest['counts']}: {answers}")
+        rounds = len(manifest["rounds"] or [None])
+        print(f"{len(manifest['parts'])} batches in {rounds} round(s), counts {manifest['counts']}: {answers}")
         return answers
 
     tally(classify.output)

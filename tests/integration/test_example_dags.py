@@ -120,16 +120,18 @@ def test_vertex_inline_with_output_folder(examples: DagBag, gateway: EmulatorCli
 def test_job_from_files_runs_in_waves_and_exports_as_one(
     examples: DagBag, gateway: EmulatorClient, tmp_path: Path
 ) -> None:
-    gateway.configure(failed_requests=20)
+    gateway.configure(failed_requests=20, failure_codes=[429, 400])  # half of each batch's failures go again
     run = examples.get_dag("example_bifrost_job").test()
     assert run.state == "success", states_of(run)
     batches = gateway.batches()
-    assert len(batches) == 3 and sorted(b["request_counts"]["total"] for b in batches) == [500, 1000, 1000]
+    assert sorted(b["request_counts"]["total"] for b in batches) == [10, 30, 500, 1000, 1000]
     (manifest_file,) = (tmp_path / "out").glob("job-*/_manifest.json")
     manifest = json.loads(manifest_file.read_text())
     assert manifest["counts"]["results"] == 2_500 and manifest["counts"]["missing"] == 0
-    assert [part["requests"] for part in manifest["parts"]] == [1000, 1000, 500]
-    assert len(manifest["files"]) == 3
+    assert [part["requests"] for part in manifest["parts"]][:3] == [1000, 1000, 500]
+    assert [r["resubmitted"] for r in manifest["rounds"]] == [30, 10, 0]
+    assert manifest["still_failing"]["reasons"] == {"invalid_request": 45, "rate_limited": 5}
+    assert manifest["counts"]["succeeded"] == 2_450
     answers = run.get_task_instance("tally").xcom_pull(task_ids="tally")
     assert sum(answers.values()) == 2_500
 
