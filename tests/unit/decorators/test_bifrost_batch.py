@@ -117,6 +117,7 @@ def test_a_function_that_fails_half_way_keeps_nothing(gateway: EmulatorClient, t
     with pytest.raises(RuntimeError, match="the source went away"):
         operator(broken, output_uri=f"file://{tmp_path}").execute(context())
     assert not staged(tmp_path).exists()
+    assert [path.name for path in tmp_path.rglob("*") if path.is_file()] == []  # nor a temporary file
     assert gateway.batches() == []
 
 
