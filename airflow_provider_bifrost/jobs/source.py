@@ -240,6 +240,11 @@ def checked_custom_id(line: bytes, where: str) -> str:
     try:
         custom_id = _decode_line(line).custom_id
     except (msgspec.DecodeError, msgspec.ValidationError):
+        if line.startswith(b"\xef\xbb\xbf"):
+            raise BifrostConfigError(
+                f"{where} starts with a UTF-8 byte order mark, which JSON does not allow: save the file as UTF-8 "
+                "without a BOM (e.g. encoding='utf-8', not 'utf-8-sig')."
+            ) from None
         raise BifrostConfigError(f"{where} is not a JSON object: each request is one JSON object per line.") from None
     if not isinstance(custom_id, str) or not custom_id:
         raise BifrostConfigError(f"{where} has no custom_id (a non-empty string): every request needs one.")

@@ -186,6 +186,13 @@ def test_a_bad_line_is_named_with_what_is_wrong(tmp_path: Path, line: bytes, fra
     assert fragment in str(raised.value)
 
 
+def test_a_file_saved_with_a_byte_order_mark_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(request(f"r{i}")) + "\n" for i in range(2)), encoding="utf-8-sig")
+    with pytest.raises(BifrostConfigError, match=r"line 1 starts with a UTF-8 byte order mark.*without a BOM"):
+        plan_of(file_source(path))
+
+
 @pytest.mark.parametrize("item", [{"body": {}}, {"custom_id": 3}, {"custom_id": ""}])
 def test_an_inline_request_without_a_string_custom_id_is_named(item: dict[str, Any]) -> None:
     with pytest.raises(BifrostConfigError, match=r"^requests\[1\] has no custom_id \(a non-empty string\)"):
