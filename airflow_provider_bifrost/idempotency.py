@@ -161,7 +161,7 @@ def find_earlier_batch(
     :param log: the task's logger.
     :param requests: how many requests the batch has, for a fingerprint (None: unknown).
     :param submitted_at: when this try sent the create request whose answer was lost (None: an earlier try).
-    :param exclude: batches known to be someone else's (a job's other parts), never a fingerprint's match.
+    :param exclude: batches known to be something else's (a job's other parts): never candidates.
     :raises BifrostDuplicateCandidatesError: a fingerprint matches several batches.
     """
     if profile.tag_field is None:  # a fingerprint: a narrow window, from this submission or this run's start
@@ -174,10 +174,12 @@ def find_earlier_batch(
     for seen, batch in enumerate(listed, start=1):
         if batch.created_at is not None and batch.created_at < since:
             break
-        if profile.tag_field is not None:
+        if batch.id in exclude:  # known to be something else: a job's other part
+            pass
+        elif profile.tag_field is not None:
             if tag_of(batch, profile) == key:
                 return _reattach(batch, log)
-        elif batch.id not in exclude and (requests is None or batch.request_counts.total in (requests, 0)):
+        elif _live(batch) and (requests is None or batch.request_counts.total in (requests, 0)):
             candidates.append(batch)
         if seen >= LOOKUP_LIMIT:
             break
@@ -198,6 +200,18 @@ def find_earlier_batch(
         )
     log.info("Found %s's batch of this task instance by its fingerprint", provider)
     return _reattach(candidates[0], log)
+
+
+def _live(batch: Batch) -> bool:
+    """
+    Whether a look-alike batch could be this task's to wait for: not cancelled, failed or expired (Anthropic's
+    cancelled batches end ``ended``, every request cancelled).
+    """
+    if reusable(batch.status) is None:
+        return False
+    counts = batch.request_counts
+    lost = (counts.canceled or 0) + (counts.expired or 0)
+    return not (batch.state is not BatchState.RUNNING and counts.total and lost >= counts.total)
 
 
 def _reattach(batch: Batch, log: Any) -> str | None:

@@ -58,7 +58,7 @@ class BifrostHookMixin:
 
     def check_batch(self, poll: BatchPoll) -> PollStep:
         """
-        One status check of a wait, decided by ``poll``; the batch's progress goes to the task log.
+        One status check of a wait, decided by ``poll`` (which logs the progress at its cadence).
 
         :param poll: the wait's poll decision.
         """
@@ -66,7 +66,6 @@ class BifrostHookMixin:
             batch = self.poll_hook.get_batch(poll.batch_id, poll.provider)
         except BifrostError as exc:
             return poll.failed(exc, time.time())
-        self.log.info("%s", batch.progress_line())
         return poll.observed(batch, time.time())
 
     def defer_until_finished(
@@ -79,6 +78,7 @@ class BifrostHookMixin:
         cancel_on_kill: bool,
         failed_share_threshold: float | None,
         not_found_until: float | None,
+        progress_every: float | None,
     ) -> NoReturn:
         """
         Hand the wait for a batch to :class:`~airflow_provider_bifrost.triggers.bifrost.BifrostBatchTrigger`;
@@ -91,6 +91,7 @@ class BifrostHookMixin:
         :param cancel_on_kill: cancel the batch when the deferred task is killed.
         :param failed_share_threshold: the task's, for the trigger's closing log line.
         :param not_found_until: unix time until which a 404 is transient.
+        :param progress_every: seconds between the trigger's progress lines (None: none).
         """
         from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger  # the trigger: at run time
 
@@ -104,6 +105,7 @@ class BifrostHookMixin:
                 cancel_on_kill=cancel_on_kill,
                 failed_share_threshold=failed_share_threshold,
                 not_found_until=not_found_until,
+                progress_every=progress_every,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=timeout) + DEFERRAL_GRACE,

@@ -11,17 +11,25 @@ BifrostConfigError` naming the parameter and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import json
+import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bifrost.exceptions import BifrostConfigError
 from airflow_provider_bifrost.providers import BATCH_PROVIDERS, PROFILES, PROVIDERS, ProviderProfile
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
 #: The compressions the results export writes (``BifrostBatchResultsOperator(compression=...)``).
 COMPRESSIONS: tuple[str, ...] = ("gzip",)
+#: What a model's price says, in US dollars per million tokens: ``input`` and ``output``, and optionally the prices
+#: of cached input tokens and of cache writes (each the input price when not given).
+PRICE_KEYS: tuple[str, ...] = ("input", "output", "cached_input", "cache_write_input")
+_PRICES_EXAMPLE = "prices={'gpt-4o-mini': {'input': 0.15, 'output': 0.6, 'cached_input': 0.075}}"
 
 
 def always(_: Any) -> bool:
@@ -219,3 +227,108 @@ def check_storage_uri(uri: object, name: str) -> None:
             f"{name} {uri!r} is not a storage URI; write it with its scheme, e.g. s3://bucket/prefix or "
             "file:///absolute/path."
         )
+
+
+def check_rounds(resubmit_failed: object, where: str = "") -> None:
+    """
+    Check ``resubmit_failed``: how many rounds of resubmission, a whole number, 0 or more.
+
+    :param resubmit_failed: the value given.
+    :param where: appended to the message, e.g. ``" (task_id)"``.
+    """
+    if isinstance(resubmit_failed, bool) or not isinstance(resubmit_failed, int) or resubmit_failed < 0:
+        raise BifrostConfigError(
+            f"resubmit_failed must be a whole number of rounds (0: none), got {resubmit_failed!r}{where}"
+        )
+
+
+def check_usage_options(count_usage: object, prices: object, where: str = "") -> None:
+    """
+    Check an export's ``count_usage`` and ``prices`` together, at DAG parse time (templated prices skipped).
+
+    :param count_usage: whether to count token usage.
+    :param prices: the prices given, if any.
+    :param where: appended to the message, e.g. ``" (task_id)"``.
+    """
+    if not isinstance(count_usage, bool):
+        raise BifrostConfigError(f"count_usage must be True or False, got {count_usage!r}{where}")
+    if prices is not None:
+        if not count_usage:
+            raise BifrostConfigError(
+                "prices price the token usage the export counts: leave count_usage=True to get the cost, or "
+                f"drop prices{where}"
+            )
+        check_prices(prices, where, literal=untemplated)
+
+
+def check_prices(
+    prices: object, where: str = "", literal: Callable[[Any], bool] = always
+) -> dict[str, dict[str, float]]:
+    """
+    Check ``prices`` (model -> US dollars per million tokens, see :data:`PRICE_KEYS`); return them as floats.
+
+    A string is read as a JSON object (a template rendering a Variable, say); a price given as a numeric string
+    (a rendered template) is read as a number.
+
+    :param prices: the value given.
+    :param where: appended to the message, e.g. ``" (task_id)"``.
+    :param literal: whether a value is final; values that are not (templates, when the DAG is parsed) are left
+        unchecked, and out of the result.
+    """
+    if isinstance(prices, str):
+        if not literal(prices):
+            return {}
+        text = prices
+        try:
+            prices = json.loads(text)
+        except ValueError:
+            raise BifrostConfigError(
+                f"prices {text[:60]!r} is neither a dict nor a JSON object; give model -> price, e.g. "
+                f"{_PRICES_EXAMPLE}{where}"
+            ) from None
+    if not isinstance(prices, Mapping):
+        raise BifrostConfigError(
+            f"prices must map each model to its price in US dollars per 1M tokens, got {type(prices).__name__}; "
+            f"e.g. {_PRICES_EXAMPLE}{where}"
+        )
+    checked: dict[str, dict[str, float]] = {}
+    for model, price in prices.items():
+        if not isinstance(model, str) or not model.strip():
+            raise BifrostConfigError(f"prices: a model name must be a non-empty string, got {model!r}{where}")
+        if not isinstance(price, Mapping):
+            raise BifrostConfigError(
+                f"prices[{model!r}] must be a dict of {', '.join(PRICE_KEYS)} (US dollars per 1M tokens), got "
+                f"{price!r}{where}"
+            )
+        for key in price:
+            if key not in PRICE_KEYS:
+                close = difflib.get_close_matches(str(key), PRICE_KEYS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise BifrostConfigError(
+                    f"prices[{model!r}] has an unknown key {key!r}{hint}: a price has input and output, and "
+                    f"optionally cached_input and cache_write_input, in US dollars per 1M tokens{where}"
+                )
+        missing = [key for key in PRICE_KEYS[:2] if key not in price]
+        if missing:
+            raise BifrostConfigError(
+                f"prices[{model!r}] needs {' and '.join(missing)} (US dollars per 1M tokens); e.g. "
+                f"{_PRICES_EXAMPLE}{where}"
+            )
+        numbers = {key: _price(value, model, key, where, literal) for key, value in price.items()}
+        checked[model] = {key: number for key, number in numbers.items() if number is not None}
+    return checked
+
+
+def _price(value: object, model: str, key: str, where: str, literal: Callable[[Any], bool]) -> float | None:
+    """A price as a float; None for a value not final yet (a template)."""
+    if isinstance(value, str):
+        if not literal(value):
+            return None
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise BifrostConfigError(
+            f"prices[{model!r}][{key!r}] must be a number of US dollars per 1M tokens, zero or more, got "
+            f"{value!r}{where}"
+        )
+    return float(value)

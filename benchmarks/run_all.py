@@ -7,13 +7,18 @@ writes (``--json``):
 - ``import``: ``import_cost.py``, the operator and sensor modules' import cost in a DAG file against the
   OpenAI provider's batch operator;
 - ``export``: ``export.py``, ``BifrostBatchResultsOperator`` to ``file://`` against a naive
-  ``response.json()`` client and curl (the ceiling), and gzipped against ``curl | gzip``;
+  ``response.json()`` client and curl (the ceiling), and gzipped against ``curl | gzip``; and counting token
+  usage against not counting it (``count_usage=False``), in alternating pairs;
 - ``results_memory``: ``results_memory.py``, streaming results through the hook against loading the
   document whole;
 - ``trigger_fleet``: ``trigger_fleet.py``, N ``BifrostBatchTrigger`` against N of the OpenAI provider's
   ``OpenAIBatchTrigger`` in one event loop: time to all events, stalls, CPU per answered status poll.
+- ``jobs``: ``jobs.py``, ``BifrostBatchJobOperator``: a 1,000,000-request job's time, peak RSS and gateway
+  requests per phase (against 100,000: flat memory), a 100-batch job's requests per batch per poll round
+  (OpenAI's one list call against Anthropic's call per batch), and splitting and uploading against a plain
+  copy of the same bytes.
 
-Run ``python benchmarks/run_all.py`` (or ``python -m benchmarks``; about 15 minutes on 2 cores, most of
+Run ``python benchmarks/run_all.py`` (or ``python -m benchmarks``; about 20 minutes on 2 cores, most of
 it the trigger fleet at N=1000) or ``--quick`` (smaller sizes, about 3 minutes). ``--only import,export``
 picks benchmarks; ``--json PATH`` keeps every figure; ``--markdown PATH`` writes the table as Markdown.
 """
@@ -48,9 +53,12 @@ class Benchmark:
 
 BENCHMARKS: dict[str, Benchmark] = {
     "import": Benchmark("import_cost.py", ("--repeat", "15"), ("--repeat", "5", "--importtime-runs", "1")),
-    "export": Benchmark("export.py", ("--sizes", "10000,100000,400000"), ("--sizes", "10000,100000")),
+    "export": Benchmark(
+        "export.py", ("--sizes", "10000,100000,400000"), ("--sizes", "10000,100000", "--usage-pairs", "3")
+    ),
     "results_memory": Benchmark("results_memory.py", ("--sizes", "100000,400000"), ("--sizes", "100000")),
     "trigger_fleet": Benchmark("trigger_fleet.py", ("--sizes", "100,500,1000"), ("--sizes", "100")),
+    "jobs": Benchmark("jobs.py", ("--sizes", "100000,1000000", "--repeat", "3"), ("--quick",)),
 }
 #: A "|" inside a Markdown table cell.
 ESCAPED_PIPE = "\\|"

@@ -103,15 +103,19 @@ class _BifrostBatchDecoratedOperator(DecoratedOperator, BifrostBatchJobOperator)
         temp = final.parent / f".{REQUESTS_NAME}.tmp"
         encode = msgspec.json.Encoder().encode
         count = 0
-        with temp.open("wb") as sink:
-            for index, request in enumerate(requests):
-                if not isinstance(request, dict):
-                    raise BifrostConfigError(
-                        f"request {index} from the function is a {type(request).__name__}, not a dict."
-                    )
-                sink.write(encode(request))
-                sink.write(b"\n")
-                count += 1
+        try:
+            with temp.open("wb") as sink:
+                for index, request in enumerate(requests):
+                    if not isinstance(request, dict):
+                        raise BifrostConfigError(
+                            f"request {index} from the function is a {type(request).__name__}, not a dict."
+                        )
+                    sink.write(encode(request))
+                    sink.write(b"\n")
+                    count += 1
+        except BaseException:
+            temp.unlink(missing_ok=True)  # a half-written file is no use to any later try
+            raise
         temp.rename(final)
         self.log.info("The function gave %s requests, kept at %s", f"{count:,}", plain_uri(final))
         self._use_staged(context)

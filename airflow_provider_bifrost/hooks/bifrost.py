@@ -123,6 +123,8 @@ class BifrostHook(BaseHook):
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         failed_share_threshold: float | None = None,
         not_found_until: float | None = None,
+        part_of: str | None = None,
+        progress_every: float | None = None,
     ) -> BatchPoll:
         """
         The poll decision of a wait on a batch, with the polling retry policy: the one way every wait is built.
@@ -135,6 +137,8 @@ class BifrostHook(BaseHook):
         :param max_consecutive_failures: failed checks in a row that end the wait.
         :param failed_share_threshold: the waiting task's, for the closing line.
         :param not_found_until: unix time until which a 404 counts as transient (the batch was just created).
+        :param part_of: the job part the batch is, named in its closing line.
+        :param progress_every: seconds between progress lines at INFO (None: none).
         """
         return BatchPoll(
             batch_id,
@@ -145,6 +149,8 @@ class BifrostHook(BaseHook):
             log=log,
             failed_share_threshold=failed_share_threshold,
             not_found_until=not_found_until,
+            part_of=part_of,
+            progress_every=progress_every,
         )
 
     # -- connection ---------------------------------------------------------------------------
@@ -383,7 +389,9 @@ class BifrostHook(BaseHook):
         """
         return self._batch_results(batch_id, provider, lean=False)
 
-    def iter_batch_result_lines(self, batch_id: str, provider: str | None = None) -> BatchResults:
+    def iter_batch_result_lines(
+        self, batch_id: str, provider: str | None = None, *, usage: bool = False
+    ) -> BatchResults:
         """
         Every result of a finished batch for writing out: iterate ``.records()`` for each item's JSON line
         (the gateway's own bytes when it can) with its ``custom_id`` and ``succeeded``; the item itself is
@@ -391,10 +399,11 @@ class BifrostHook(BaseHook):
 
         :param batch_id: the batch id.
         :param provider: the batch's provider; defaults to the connection's ``default_provider``.
+        :param usage: also decode each item's token usage, in the same pass (for ``results.usage``).
         """
-        return self._batch_results(batch_id, provider, lean=True)
+        return self._batch_results(batch_id, provider, lean=True, usage=usage)
 
-    def _batch_results(self, batch_id: str, provider: str | None, *, lean: bool) -> BatchResults:
+    def _batch_results(self, batch_id: str, provider: str | None, *, lean: bool, usage: bool = False) -> BatchResults:
         path = batch_path(batch_id, "/results")
         params = {"provider": self.resolve_provider(provider)}
 
@@ -408,7 +417,7 @@ class BifrostHook(BaseHook):
             finally:
                 response.close()
 
-        return BatchResults(open_page, retry=self.retry_policy, what=f"GET {path}", lean=lean)
+        return BatchResults(open_page, retry=self.retry_policy, what=f"GET {path}", lean=lean, usage=usage)
 
     def iter_batch_results(self, batch_id: str, provider: str | None = None) -> Iterator[BatchResultItem]:
         """

@@ -10,12 +10,14 @@ the input ids with no line, the lines with an id not in the input, and repeated 
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digest
-from airflow_provider_bifrost.jobs.plan import line_custom_id
+from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digest, digests
+from airflow_provider_bifrost.jobs.rounds import retried_digests
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.results.export import ExportProgress, ResultsExport
+from airflow_provider_bifrost.results.usage import UsageCounter, describe
 from airflow_provider_bifrost.storage.errors import storage_errors
 from airflow_provider_bifrost.storage.manifest import JobCounts, JobManifest, PartEntry, write_manifest
 from airflow_provider_bifrost.storage.paths import export_folder, plain_uri, storage_path
@@ -24,10 +26,10 @@ from airflow_provider_bifrost.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     from airflow_provider_bifrost.hooks.bifrost import BifrostHook
-    from airflow_provider_bifrost.jobs.plan import RequestSource
+    from airflow_provider_bifrost.jobs.source import RequestSource
     from airflow_provider_bifrost.jobs.state import JobState, PartState
     from airflow_provider_bifrost.providers import ProviderProfile
     from airflow_provider_bifrost.results.records import RecordBlock
@@ -44,6 +46,9 @@ class JobExport:
     :param source: the job's requests (read again to check the exported ids against them).
     :param include_errors: also export the requests in the batches' error files.
     :param log: the task's logger.
+    :param count_usage: count the token usage per model over every part (the manifest's ``usage``).
+    :param prices: model -> US dollars per million tokens (validated), for the cost of that usage.
+    :param rounds_conn_id: the storage connection of the resubmission rounds' request files.
     """
 
     def __init__(
@@ -55,6 +60,9 @@ class JobExport:
         *,
         include_errors: bool,
         log: logging.Logger,
+        count_usage: bool = True,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
+        rounds_conn_id: str | None = None,
     ) -> None:
         self.hook = hook
         self.job = job
@@ -62,8 +70,13 @@ class JobExport:
         self.source = source
         self.include_errors = include_errors
         self.log = log
+        self.prices = prices
+        self.rounds_conn_id = rounds_conn_id
+        self.usage = UsageCounter(job.provider, profile.name) if count_usage else None
+        self.failing = StillFailing() if job.rounds else None
+        self._resubmitted_cache: dict[int, set[int]] = {}
 
-    def _parts(self, *, lean: bool) -> Iterator[tuple[PartState, ResultsExport | None]]:
+    def _parts(self) -> Iterator[tuple[PartState, ResultsExport | None]]:
         """Each part, with the export of its batch, or None when its batch left nothing to read."""
         for part in self.job.parts:
             assert part.batch_id is not None
@@ -72,12 +85,51 @@ class JobExport:
             readable = batch.state is BatchState.SUCCEEDED or batch.status in self.profile.partial_statuses
             if not readable:
                 self.log.warning(
-                    "Job %s part %d: batch %s ended %s, no results", self.job.job_id, part.index, batch.id, batch.status
+                    "Job %s %s: batch %s ended %s, no results",
+                    self.job.job_id,
+                    self.job.part_name(part),
+                    batch.id,
+                    batch.status,
                 )
+                yield part, None
+                continue
             export = ResultsExport(
-                self.hook, batch, self.job.provider, self.profile, include_errors=self.include_errors, log=self.log
+                self.hook,
+                batch,
+                self.job.provider,
+                self.profile,
+                include_errors=self.include_errors,
+                log=self.log,
+                count_usage=self.usage is not None,
             )
-            yield part, export if readable else None
+            export.usage = self.usage  # one count over every part
+            yield part, export
+
+    def _latest(self, part: PartState, export: ResultsExport | None) -> Iterator[tuple[RecordBlock, bool]]:
+        """
+        A part's items in blocks, its results then its error file's lines (each block says if it is the
+        latter), less the items whose requests were resubmitted in the next round (that round's stand for them).
+        """
+        if export is None:
+            return
+        resubmitted = self._resubmitted(part.round + 1)
+        for block, from_errors in export.blocks(lean=True):
+            if resubmitted:
+                block = block.keep([_digest(block.custom_id(i)) not in resubmitted for i in range(len(block))])
+            if self.failing is not None:
+                self.failing.add(block)
+            yield block, from_errors
+
+    def _resubmitted(self, number: int) -> set[int]:
+        """The digests of the requests resubmitted in round ``number`` (none when there is no such round)."""
+        if number > self.job.round:
+            return set()
+        if number not in self._resubmitted_cache:
+            self._resubmitted_cache.clear()  # rounds are read in order: one set in memory at a time
+            self._resubmitted_cache[number] = retried_digests(
+                self.job.rounds[number - 1].input_uri, self.rounds_conn_id
+            )
+        return self._resubmitted_cache[number]
 
     def to_xcom(self, max_results: int) -> list[dict[str, Any]]:
         """
@@ -86,15 +138,18 @@ class JobExport:
         :param max_results: the most items returned.
         """
         items: list[dict[str, Any]] = []
-        for _, export in self._parts(lean=False):
-            for block, _ in export.blocks(lean=False) if export else ():
+        for part, export in self._parts():
+            for block, _ in self._latest(part, export):
                 if len(items) + len(block) > max_results:
                     raise AirflowFailException(
                         f"Job {self.job.job_id} has more than max_xcom_results={max_results} results: set output_uri "
                         "(e.g. s3://bucket/prefix or file:///path) to export them to object storage."
                     )
                 items.extend(record.item for record in block.records)
+                if self.usage is not None:
+                    self.usage.add(block)
         self.log.info("Job %s: returning %d results through XCom", self.job.job_id, len(items))
+        self._report_usage()
         return items
 
     def to_storage(
@@ -115,25 +170,25 @@ class JobExport:
         """
         root = storage_path(output_uri.rstrip("/"), output_conn_id)
         folder = export_folder(root, self.job.job_id)
-        progress = ExportProgress(self.log, self.job.job_id)
+        progress = ExportProgress(self.log, self.job.job_id, noun="Job")
         entries: list[tuple[PartState, int, int, int, int, int]] = []  # results, ok, errored, first/last shard
         totals = [0, 0, 0]  # succeeded, from_error_file, parse_errors
         with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs), DigestRuns() as seen:
             writer = ShardWriter(folder, items_per_file=results_per_file, compression=compression)
             try:
-                for part, export in self._parts(lean=True):
+                for part, export in self._parts():
                     first, results, succeeded, from_errors = writer.shard_index, 0, 0, 0
-                    for block, errors in export.blocks(lean=True) if export else ():
+                    for block, errors in self._latest(part, export):
                         writer.write_block(block)
                         progress.add(len(block), len(block.jsonl) + 1)
                         _add_ids(seen, block)
                         results += len(block)
-                        succeeded += block.succeeded()
+                        succeeded += self.usage.add(block) if self.usage is not None else block.succeeded()
                         from_errors += len(block) if errors else 0
                     last = writer.shard_index if writer.writing else writer.shard_index - 1
                     totals[0] += succeeded
                     totals[1] += from_errors
-                    totals[2] += export.parse_errors if export else 0
+                    totals[2] += export.parse_errors if export is not None else 0
                     entries.append((part, results, succeeded, from_errors, first, last if results else first - 1))
                 shards = writer.finish()
             except BaseException:
@@ -141,8 +196,7 @@ class JobExport:
                 raise
             progress.report("exported")
             with DigestRuns() as expected:
-                for _, _, line, _ in self.source.lines(self.job.plan):
-                    expected.add(digest(line_custom_id(line)))
+                expected.extend(digests(self.source.custom_ids(self.job.plan)))
                 missing, unexpected, duplicated = compare(_unique(expected.sorted()), seen.sorted())
         manifest = JobManifest(
             job_id=self.job.job_id,
@@ -162,10 +216,11 @@ class JobExport:
             ),
             parts=[
                 PartEntry(
-                    part=part.index,
+                    part=self.job.spec(part).index + 1,
+                    round=part.round,
                     batch_id=part.batch_id or "",
                     status=part.status,
-                    requests=self.job.plan.parts[part.index].requests,
+                    requests=self.job.spec(part).requests,
                     results=results,
                     succeeded=succeeded,
                     from_error_file=from_errors,
@@ -175,6 +230,9 @@ class JobExport:
             ],
             compression=compression,
             results_per_file=results_per_file,
+            usage=self._report_usage(),
+            rounds=self._rounds() if self.job.rounds else None,
+            still_failing=self.failing.report(missing) if self.failing is not None else None,
         ).to_dict()
         if missing or unexpected or duplicated:
             self.log.warning(
@@ -188,11 +246,80 @@ class JobExport:
             self.log.info("Job %s: manifest at %s", self.job.job_id, write_manifest(folder, manifest))
         return manifest
 
+    def _rounds(self) -> list[dict[str, Any]]:
+        """The manifest's table of rounds: each round's requests, batches, and what it left to the next."""
+        table = []
+        for number in range(self.job.round + 1):
+            parts = self.job.round_parts(number)
+            plan = self.job.rounds[number - 1].plan if number else self.job.plan
+            after = self.job.rounds[number].before if number < self.job.round else {}
+            table.append(
+                {
+                    "round": number,
+                    "requests": plan.requests,
+                    "batches": [part.batch_id for part in parts],
+                    "statuses": [part.status for part in parts],
+                    "resubmitted": after.get("requests", 0),
+                    "reasons": after.get("reasons", {}),
+                    "failures_uri": after.get("failures_uri"),
+                }
+            )
+        return table
+
+    def _report_usage(self) -> dict[str, Any] | None:
+        """The job's token usage (with its cost, given prices), logged in one line; None when not counted."""
+        if self.usage is None:
+            return None
+        report = self.usage.report(self.prices)
+        self.log.info("Job %s token usage: %s", self.job.job_id, describe(report) or "none in the results")
+        if self.prices and report["unpriced_models"]:
+            self.log.warning(
+                "Job %s: no price for %s in prices, so the cost leaves out their usage",
+                self.job.job_id,
+                ", ".join(report["unpriced_models"]),
+            )
+        return report
+
+
+class StillFailing:
+    """What the merged export still holds that did not succeed: how many, why, and the first few ids."""
+
+    #: The ids listed.
+    FIRST = 10
+
+    def __init__(self) -> None:
+        self.reasons: Counter[str] = Counter()
+        self.first: list[str] = []
+
+    def add(self, block: RecordBlock) -> None:
+        """
+        Count a block's unsuccessful items.
+
+        :param block: exported items.
+        """
+        for status in block.statuses():
+            if (reason := status.failure) is not None:
+                self.reasons[reason] += 1
+                if len(self.first) < self.FIRST:
+                    self.first.append(str(status.custom_id))
+
+    def report(self, missing: int) -> dict[str, Any]:
+        """
+        The manifest's ``still_failing``.
+
+        :param missing: input requests with no line in the export at all.
+        """
+        reasons = dict(self.reasons) | ({"missing": missing} if missing else {})
+        return {"requests": sum(reasons.values()), "reasons": reasons, "first_ids": self.first}
+
+
+def _digest(custom_id: Any) -> int:
+    return digest(custom_id if isinstance(custom_id, str) else str(custom_id))
+
 
 def _add_ids(seen: DigestRuns, block: RecordBlock) -> None:
-    for index in range(len(block)):
-        custom_id = block.custom_id(index)
-        seen.add(digest(custom_id if isinstance(custom_id, str) else str(custom_id)))
+    custom_ids = (block.custom_id(index) for index in range(len(block)))
+    seen.extend(digests(value if isinstance(value, str) else str(value) for value in custom_ids))
 
 
 def _unique(digests: Iterator[int]) -> Iterator[int]:

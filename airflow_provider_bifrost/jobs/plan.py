@@ -1,13 +1,7 @@
 """
-A job's requests, read as a stream, split into parts within the provider's limits.
-
-The requests come inline (a list, e.g. an XCom) or from one or many JSONL files on any object storage
-(``input_uri``, a glob allowed: ``s3://bucket/requests/*.jsonl``). One pass over them makes the
-:class:`Plan`: each part's requests as index ranges (inline) or byte ranges of the files, at most
-``max_requests`` requests and ``max_bytes`` bytes each, and checks every ``custom_id`` (present, unique
-across the whole job) with digests kept on local disk (:mod:`.ids`), never the whole input in memory. A
-part is materialized only when it is submitted: its lines written to a temporary file, or decoded for a
-provider that takes inline requests only.
+A job's plan: its requests split into parts, each part a range of inline requests or byte ranges of the
+input files (:mod:`.split` makes it). JSON-safe, small, and the same for the same input, so it rides in the
+job's state and tells a retry whether the input changed.
 """
 
 from __future__ import annotations
@@ -15,33 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import IO, TYPE_CHECKING, Any
-
-import msgspec
-
-from airflow_provider_bifrost.exceptions import BifrostConfigError
-from airflow_provider_bifrost.jobs.ids import DigestRuns, digest, repeated
-from airflow_provider_bifrost.storage.errors import storage_errors
-from airflow_provider_bifrost.storage.paths import plain_uri, storage_path
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
-
-    from airflow.sdk import ObjectStoragePath
-
-GLOB_CHARACTERS = frozenset("*?[")
-#: Bytes read from a file at a time while planning.
-READ_BLOCK = 1 << 20
-
-
-class _Line(msgspec.Struct):
-    """What planning needs of a request line: its ``custom_id`` (msgspec skips the rest at C speed)."""
-
-    custom_id: Any = None
-
-
-_decode_line = msgspec.json.Decoder(_Line).decode
-_encode = msgspec.json.Encoder().encode
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -80,11 +48,14 @@ class Plan:
     :param sources: the input files' URIs, in order (empty for inline requests).
     :param parts: the parts, in order.
     :param requests: every request of the job.
+    :param content: a digest of every request line, in order: an input edited in place (the same sizes, other
+        requests) makes another plan.
     """
 
     sources: list[str]
     parts: list[PartPlan] = field(default_factory=list)
     requests: int = 0
+    content: str = ""
 
     @property
     def fingerprint(self) -> str:
@@ -107,234 +78,6 @@ class Plan:
             PartPlan(**{**part, "segments": tuple(Segment(**segment) for segment in part["segments"])})
             for part in data["parts"]
         ]
-        return cls(sources=list(data["sources"]), parts=parts, requests=data["requests"])
-
-
-class RequestSource:
-    """
-    Where a job's requests come from: inline, or JSONL files on object storage.
-
-    :param requests: inline requests (dicts with a ``custom_id``).
-    :param input_uri: a JSONL file, a folder's files, or a glob, on any ``ObjectStoragePath`` scheme.
-    :param conn_id: the storage connection of ``input_uri``.
-    """
-
-    def __init__(
-        self,
-        *,
-        requests: Sequence[dict[str, Any]] | None = None,
-        input_uri: str | None = None,
-        conn_id: str | None = None,
-    ) -> None:
-        if (requests is None) == (input_uri is None):
-            raise BifrostConfigError("give exactly one of requests or input_uri.")
-        self.requests = requests
-        self.input_uri = input_uri
-        self.conn_id = conn_id
-
-    @property
-    def inline(self) -> bool:
-        """The requests are inline."""
-        return self.requests is not None
-
-    def files(self) -> list[str]:
-        """The input files' plain URIs, sorted: the glob's matches, a folder's ``*.jsonl`` files, or the file."""
-        assert self.input_uri is not None
-        if GLOB_CHARACTERS.isdisjoint(self.input_uri):
-            path = storage_path(self.input_uri, self.conn_id, name="input_uri")
-            with storage_errors("input_uri", plain_uri(path), "input_conn_id", path.fs):
-                kind = path.fs.info(path.path).get("type") if path.fs.exists(path.path) else None
-                if kind == "directory":
-                    found = sorted(p for p in path.fs.glob(path.path.rstrip("/") + "/*.jsonl"))
-                    return [f"{path.protocol}://{p}" for p in found]
-            if kind != "file":
-                raise BifrostConfigError(f"input_uri {plain_uri(path)} is not a file or a folder of JSONL files.")
-            return [plain_uri(path)]
-        scheme = self.input_uri.split("://", 1)[0]
-        pattern = storage_path(self.input_uri, self.conn_id, name="input_uri")
-        with storage_errors("input_uri", self.input_uri, "input_conn_id", pattern.fs):
-            found = sorted(pattern.fs.glob(pattern.path))
-        if not found:
-            raise BifrostConfigError(f"input_uri {self.input_uri} matches no file.")
-        return [f"{scheme}://{p}" for p in found]
-
-    def path(self, uri: str) -> ObjectStoragePath:
-        """
-        The storage path of one input file.
-
-        :param uri: one of :meth:`files`.
-        """
-        return storage_path(uri, self.conn_id, name="input_uri")
-
-    def lines(self, plan: Plan) -> Iterator[tuple[int, int, bytes, str]]:
-        """
-        Every request as ``(source, offset, line, where)``: its file (or -1 inline), its byte offset there (its
-        index inline), its JSON without the newline, and where it is, for messages.
-
-        :param plan: the plan whose ``sources`` name the files.
-        """
-        if self.requests is not None:
-            for index, request in enumerate(self.requests):
-                if not isinstance(request, dict):
-                    raise BifrostConfigError(f"requests[{index}] is a {type(request).__name__}, not a dict.")
-                yield -1, index, _encode(request), f"requests[{index}]"
-            return
-        for source, uri in enumerate(plan.sources):
-            path = self.path(uri)
-            with storage_errors("input_uri", uri, "input_conn_id", path.fs), path.open("rb") as stream:
-                offset = 0
-                for number, raw in enumerate(stream, start=1):
-                    start, offset = offset, offset + len(raw)
-                    line = raw.rstrip(b"\r\n")
-                    if line.strip():
-                        yield source, start, line, f"{uri} line {number}"
-
-    def write_part(self, plan: Plan, part: PartPlan, sink: IO[bytes]) -> None:
-        """
-        Write a part's requests as JSONL to ``sink``.
-
-        :param plan: the job's plan.
-        :param part: the part.
-        :param sink: a binary file.
-        """
-        for line in self.part_lines(plan, part):
-            sink.write(line)
-            sink.write(b"\n")
-
-    def part_lines(self, plan: Plan, part: PartPlan) -> Iterator[bytes]:
-        """
-        A part's requests, one JSON line each, read from their place only.
-
-        :param plan: the job's plan.
-        :param part: the part.
-        """
-        if self.requests is not None:
-            for request in self.requests[part.first : part.first + part.requests]:
-                yield _encode(request)
-            return
-        for segment in part.segments:
-            path = self.path(plan.sources[segment.source])
-            with path.open("rb") as stream:
-                stream.seek(segment.start)
-                left = segment.end - segment.start
-                while left > 0:
-                    raw = stream.readline(left)
-                    if not raw:
-                        break
-                    left -= len(raw)
-                    if raw.strip():
-                        yield raw.rstrip(b"\r\n")
-
-
-#: Repeated digests looked up by name in the second pass (the first repeat in input order is named).
-REPEATS_NAMED = 1000
-
-
-def make_plan(source: RequestSource, *, max_requests: int, max_bytes: int, ids: DigestRuns) -> Plan:
-    """
-    Read every request once and split them into parts; check each has a ``custom_id``, unique in the job.
-
-    :param source: where the requests are.
-    :param max_requests: the most requests in one part.
-    :param max_bytes: the largest part, in JSONL bytes.
-    :param ids: receives each request's id digest (for the duplicate check, and the export's check).
-    :raises BifrostConfigError: a request without a ``custom_id``, too big for a part, or a repeated id.
-    """
-    plan = Plan(sources=[] if source.inline else source.files())
-    count = size = first = 0
-    segments: list[Segment] = []
-    open_segment: list[int] | None = None  # [source, start, end] of the segment being extended
-
-    def close_part() -> None:
-        nonlocal count, size, segments, open_segment
-        if open_segment is not None:
-            segments.append(Segment(*open_segment))
-            open_segment = None
-        if count:
-            plan.parts.append(PartPlan(len(plan.parts), count, size, first, tuple(segments)))
-        count = size = 0
-        segments = []
-
-    for file_index, offset, line, where in source.lines(plan):
-        custom_id = _custom_id(line, where)
-        ids.add(digest(custom_id))
-        line_bytes = len(line) + 1
-        if line_bytes > max_bytes:
-            raise BifrostConfigError(
-                f"{where} is {line_bytes:,} bytes, more than max_bytes_per_batch={max_bytes:,}: no part can hold it."
-            )
-        if count and (count + 1 > max_requests or size + line_bytes > max_bytes):
-            close_part()
-        if not count:
-            first = plan.requests
-        if file_index >= 0:
-            end = offset + line_bytes  # the line and its newline (a missing last newline is added when written)
-            if open_segment is not None and open_segment[0] == file_index:
-                open_segment[2] = max(open_segment[2], end)
-            else:
-                if open_segment is not None:
-                    segments.append(Segment(*open_segment))
-                open_segment = [file_index, offset, end]
-        count += 1
-        size += line_bytes
-        plan.requests += 1
-    close_part()
-    if not plan.requests:
-        raise BifrostConfigError("the job has no requests: give a non-empty list, or input files with requests.")
-    shared: set[int] = set()
-    repeats = 0
-    for value in repeated(ids.sorted()):  # a digest two requests share: the same id, or (rarely) a collision
-        repeats += 1
-        if len(shared) < REPEATS_NAMED:
-            shared.add(value)
-    if shared and (message := _duplicate_message(source, plan, shared, repeats)) is not None:
-        raise BifrostConfigError(message)
-    return plan
-
-
-def line_custom_id(line: bytes) -> Any:
-    """
-    The ``custom_id`` of a request line the plan already checked.
-
-    :param line: one request's JSON.
-    """
-    return _decode_line(line).custom_id
-
-
-def line_request(line: bytes) -> dict[str, Any]:
-    """
-    A request line decoded whole, for a provider that takes inline requests only.
-
-    :param line: one request's JSON.
-    """
-    request: dict[str, Any] = msgspec.json.decode(line)
-    return request
-
-
-def _custom_id(line: bytes, where: str) -> str:
-    try:
-        custom_id = _decode_line(line).custom_id
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        raise BifrostConfigError(f"{where} is not a JSON object: each request is one JSON object per line.") from None
-    if not isinstance(custom_id, str) or not custom_id:
-        raise BifrostConfigError(f"{where} has no custom_id (a non-empty string): every request needs one.")
-    return custom_id
-
-
-def _duplicate_message(source: RequestSource, plan: Plan, shared: set[int], count: int) -> str | None:
-    """
-    Name the first repeated ``custom_id`` in input order among those with a digest in ``shared``, and where it
-    stands (a second pass, only when there is a repeat); None when requests share digests but not ids.
-    """
-    seen: dict[str, str] = {}
-    for _, _, line, where in source.lines(plan):
-        custom_id = line_custom_id(line)
-        if digest(custom_id) in shared:
-            if custom_id in seen:
-                more = f" ({count - 1:,} other id(s) repeat too)" if count > 1 else ""
-                return (
-                    f"custom_id {custom_id!r} is repeated ({seen[custom_id]}, and again {where}){more}: custom_ids "
-                    "must be unique in a job."
-                )
-            seen[custom_id] = where
-    return None
+        return cls(
+            sources=list(data["sources"]), parts=parts, requests=data["requests"], content=data.get("content", "")
+        )

@@ -15,15 +15,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bifrost.exceptions import BifrostTransportError
-from airflow_provider_bifrost.idempotency import find_earlier_batch, find_tagged_batches, tagged
-from airflow_provider_bifrost.jobs.plan import line_request
+from airflow_provider_bifrost.idempotency import (
+    BifrostDuplicateCandidatesError,
+    find_earlier_batch,
+    find_tagged_batches,
+    tagged,
+)
+from airflow_provider_bifrost.jobs.source import line_request
 from airflow_provider_bifrost.jobs.state import job_identity, part_tag
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_bifrost.hooks.bifrost import BifrostHook
-    from airflow_provider_bifrost.jobs.plan import RequestSource
+    from airflow_provider_bifrost.jobs.source import RequestSource
     from airflow_provider_bifrost.jobs.state import JobState, PartState
     from airflow_provider_bifrost.providers import ProviderProfile
 
@@ -41,6 +46,7 @@ class PartSubmitter:
     :param metadata: the user's metadata of every batch.
     :param display_name: the user's display name of every batch.
     :param log: the task's logger.
+    :param rounds_conn_id: the storage connection of the resubmission rounds' request files.
     """
 
     hook: BifrostHook
@@ -50,6 +56,20 @@ class PartSubmitter:
     metadata: dict[str, str] | None
     display_name: str | None
     log: Any
+    rounds_conn_id: str | None = None
+
+    def source_of(self, state: JobState, part: PartState) -> RequestSource:
+        """
+        Where ``part``'s requests are: the job's input, or its resubmission round's file.
+
+        :param state: the job.
+        :param part: one of its parts.
+        """
+        if not part.round:
+            return self.source
+        from airflow_provider_bifrost.jobs.source import RequestSource
+
+        return RequestSource(input_uri=state.rounds[part.round - 1].input_uri, conn_id=self.rounds_conn_id)
 
     def submit(self, context: Context, state: JobState, part: PartState) -> None:
         """
@@ -61,104 +81,109 @@ class PartSubmitter:
         :raises BifrostTransportError: the create answer was lost and no batch of the part was found.
         """
         job_key, job_name = job_identity(context)
-        key, name = part_tag(job_key, job_name, part.index, len(state.parts))
+        key, name = part_tag(job_key, job_name, part.index, state.part_name(part))
         metadata, display_name = tagged(self.profile, key, name, self.metadata, self.display_name)
-        spec = state.plan.parts[part.index]
+        spec, plan, source = state.spec(part), state.plan_of(part), self.source_of(state, part)
         arguments: dict[str, Any] = {}
         if self.profile.part_input == "input_file_id":
             with tempfile.NamedTemporaryFile(prefix=f"{state.job_id}-part-{part.index:05d}-", suffix=".jsonl") as sink:
-                self.source.write_part(state.plan, spec, sink)
+                source.write_part(plan, spec, sink)
                 sink.flush()
                 arguments["input_file_id"] = self.hook.upload_file(sink.name, state.provider).id
         else:
-            arguments["requests"] = [line_request(line) for line in self.source.part_lines(state.plan, spec)]
-        submitted_at = part.sent_at or time.time()
+            arguments["requests"] = [line_request(line) for line in source.part_lines(plan, spec)]
+        submitted_at = time.time()
         try:
             batch = self.hook.create_batch(
                 provider=state.provider, metadata=metadata, display_name=display_name, **self.create, **arguments
             )
         except BifrostTransportError:
             self.log.warning(
-                "Job %s part %d: the create answer was lost; looking for its batch", state.job_id, part.index
+                "Job %s %s: the create answer was lost; looking for its batch", state.job_id, state.part_name(part)
             )
-            found = find_earlier_batch(
-                self.hook,
-                state.provider,
-                self.profile,
-                key,
-                context,
-                self.log,
-                requests=spec.requests,
-                submitted_at=submitted_at,
-                exclude=state.batch_ids(),
-            )
+            found = self._find(context, state, part, submitted_at=submitted_at)
             if found is None:
                 raise
             part.batch_id, part.status = found, None
         else:
             part.batch_id, part.status = batch.id, batch.status
             part.request_counts = batch.request_counts.model_dump(exclude_none=True)
-        part.sent_at = None
         self.log.info(
-            "Job %s part %d/%d (%s requests): batch %s",
+            "Job %s %s (%s requests): batch %s",
             state.job_id,
-            part.index + 1,
-            len(state.parts),
+            state.part_name(part),
             f"{spec.requests:,}",
             part.batch_id,
         )
 
-    def find_sent(self, context: Context, state: JobState, part: PartState) -> None:
-        """
-        Look for the batch of a part whose create an earlier try sent but never recorded (its worker was lost
-        in between); record it if the gateway made it, else leave the part to submit.
-
-        :param context: the task context.
-        :param state: the job taken up from the task state store.
-        :param part: the part, marked as sent (``sent_at``) and without a batch.
-        """
+    def _find(self, context: Context, state: JobState, part: PartState, *, submitted_at: float | None) -> str | None:
+        """One part's batch, by its tag, or by its fingerprint among the batches no other part holds."""
         job_key, job_name = job_identity(context)
-        key = part_tag(job_key, job_name, part.index, len(state.parts))[0]
-        found = find_earlier_batch(
+        key, _ = part_tag(job_key, job_name, part.index, state.part_name(part))
+        return find_earlier_batch(
             self.hook,
             state.provider,
             self.profile,
             key,
             context,
             self.log,
-            requests=state.plan.parts[part.index].requests,
-            submitted_at=part.sent_at,
-            exclude=state.batch_ids(),
+            requests=state.spec(part).requests,
+            submitted_at=submitted_at,
+            exclude={other.batch_id for other in state.parts if other.batch_id},
         )
-        part.sent_at = None
-        if found is not None:
+
+    def resume(self, context: Context, state: JobState) -> None:
+        """
+        Take up a saved state: if a create was in flight when the earlier try ended, record that part's batch
+        when it was created (the answer never reached the state), so the part is not submitted twice.
+
+        :param context: the task context.
+        :param state: the saved job state.
+        """
+        if state.submitting is None:
+            return
+        part = state.parts[state.submitting]
+        since = state.submitting_at  # its batch, if made, is no older (None: a state saved without it)
+        if part.batch_id is None and (found := self._find(context, state, part, submitted_at=since)) is not None:
             part.batch_id = found
             self.log.info(
-                "Job %s: reattached to part %d's batch %s, sent by an earlier try", state.job_id, part.index + 1, found
+                "Job %s %s: its create was in flight when the earlier try ended; its batch is %s",
+                state.job_id,
+                state.part_name(part),
+                found,
             )
+        state.submitting = state.submitting_at = None
 
-    def recover(self, context: Context, state: JobState) -> None:
+    def recover(self, context: Context, state: JobState, parts: list[PartState] | None = None) -> None:
         """
         Record the batches an earlier try submitted, found by their tags (no saved state: Airflow 3.2, or a
         state store that lost it).
 
         :param context: the task context.
-        :param state: the job, no part of it submitted yet.
+        :param state: the job.
+        :param parts: the parts to look for, none submitted yet (default: every part of the job).
         """
+        parts = state.parts if parts is None else parts
         job_key, job_name = job_identity(context)
-        keys = {part_tag(job_key, job_name, part.index, len(state.parts))[0]: part.index for part in state.parts}
+        keys = {part_tag(job_key, job_name, part.index, state.part_name(part))[0]: part.index for part in parts}
+        found: dict[int, str]
         if self.profile.tag_field is not None:
             found = find_tagged_batches(self.hook, state.provider, self.profile, keys, context, self.log)
-        else:  # a fingerprint per part: the task stops if two look alike
+            for index, batch_id in found.items():
+                state.parts[index].batch_id = batch_id
+        else:  # a fingerprint per part, among the batches no other part holds: the task stops if two look alike
             found = {}
-            for key, index in keys.items():
-                requests = state.plan.parts[index].requests
-                batch_id = find_earlier_batch(
-                    self.hook, state.provider, self.profile, key, context, self.log, requests=requests
-                )
-                if batch_id is not None:
-                    found[index] = batch_id
-        for index, batch_id in found.items():
-            state.parts[index].batch_id = batch_id
+            for part in parts:
+                try:
+                    earlier = self._find(context, state, part, submitted_at=None)
+                except BifrostDuplicateCandidatesError as exc:
+                    raise BifrostDuplicateCandidatesError(
+                        f"Job {state.job_id} {state.part_name(part)}: an earlier try submitted parts of the same "
+                        f"size, which {state.provider} cannot tell apart (it keeps no tag). Rather than run a part "
+                        "twice or never, the task stops. Cancel the job's batches and trigger a new DAG run; on "
+                        f"Airflow 3.3+ the job's saved state avoids this. The lookup said: {exc}"
+                    ) from None
+                if earlier is not None:
+                    found[part.index] = part.batch_id = earlier
         if found:
             self.log.info("Job %s: reattached to %d part(s) of an earlier try", state.job_id, len(found))

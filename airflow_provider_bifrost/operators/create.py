@@ -3,6 +3,10 @@
 
 DAG files import this module: at module level it imports only what building and checking the task needs;
 the hook, the storage and the trigger are imported when the task runs (``tests/unit/test_import_cost.py``).
+
+Why one long module: it is one operator class whose methods are the steps of ``ResumableJobMixin`` (submit,
+status, wait, result) around one never-twice rule; the rule's lookups live in ``idempotency.py``, the wait's
+decisions in ``outcome/``, so what is left here is the order in which they run.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from airflow_provider_bifrost.idempotency import (
 )
 from airflow_provider_bifrost.mixins import BifrostHookMixin
 from airflow_provider_bifrost.outcome.events import closing_line, settle_event, terminal_event
+from airflow_provider_bifrost.outcome.progress import DEFAULT_PROGRESS_EVERY
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.providers import TAG_IN_JOB_NAME
 from airflow_provider_bifrost.validation import (
@@ -104,6 +109,8 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
     :param cancel_on_kill: cancel the batch when the task is killed while waiting (running or, on
         Airflow 3.3+, deferred).
     :param failed_share_threshold: fail when at least this share of the requests did not succeed.
+    :param progress_every: seconds between progress lines in the task log while waiting (counts, %, rate, time
+        left); None: only the closing line.
     """
 
     template_fields: Sequence[str] = (
@@ -147,6 +154,7 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         cancel_on_timeout: bool = True,
         cancel_on_kill: bool = True,
         failed_share_threshold: float | None = 1.0,
+        progress_every: float | None = DEFAULT_PROGRESS_EVERY,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -170,12 +178,15 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         self.cancel_on_timeout = cancel_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.failed_share_threshold = failed_share_threshold
+        self.progress_every = progress_every
         self._batch_id: str | None = None
         self._event: dict[str, Any] | None = None
         self._result: str | None = None
         try:
             check_positive_seconds(poll_interval, "poll_interval")
             check_positive_seconds(timeout, "timeout")
+            if progress_every is not None:
+                check_positive_seconds(progress_every, "progress_every")
         except BifrostConfigError as exc:
             raise BifrostConfigError(f"{self._who}: {exc}") from None
         check_threshold(failed_share_threshold, f" ({self.task_id})")
@@ -333,6 +344,7 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
                     cancel_on_kill=self.cancel_on_kill,
                     failed_share_threshold=self.failed_share_threshold,
                     not_found_until=not_found_until,
+                    progress_every=self.progress_every,
                 )
             self._event = terminal_event(batch, self.provider)
             return self.get_job_result(batch_id, context)
@@ -344,6 +356,7 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
             log=self.log,
             failed_share_threshold=self.failed_share_threshold,
             not_found_until=not_found_until,
+            progress_every=self.progress_every,
         )
         while (step := self.check_batch(poll)).event is None:
             time.sleep(step.wait)

@@ -4,6 +4,10 @@ waves, waited on together in the triggerer, exported as one.
 
 DAG files import this module: at module level it imports only what building and checking the task needs; the
 planning, the hook, the storage, the export and the trigger are imported when the task runs.
+
+Why one long module: one operator class, the order of a job's steps (plan, submit in waves, defer, export,
+decide); each step's work lives in ``jobs/`` (plan, submit, state, export) and ``triggers/job.py``, and the
+arguments, each documented and checked here, are most of its length.
 """
 
 from __future__ import annotations
@@ -25,13 +29,17 @@ from airflow_provider_bifrost.constants import (
 from airflow_provider_bifrost.creation import check_create_arguments
 from airflow_provider_bifrost.exceptions import BifrostConfigError
 from airflow_provider_bifrost.mixins import DEFERRAL_GRACE, BifrostHookMixin
+from airflow_provider_bifrost.outcome.progress import DEFAULT_PROGRESS_EVERY
 from airflow_provider_bifrost.providers import TAG_IN_JOB_NAME
 from airflow_provider_bifrost.validation import (
     always,
     check_compression,
     check_positive_seconds,
+    check_prices,
+    check_rounds,
     check_storage_uri,
     check_threshold,
+    check_usage_options,
     is_given,
     named_provider,
     untemplated,
@@ -43,7 +51,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_bifrost.jobs.plan import RequestSource
+    from airflow_provider_bifrost.jobs.source import RequestSource
     from airflow_provider_bifrost.jobs.state import JobState
     from airflow_provider_bifrost.jobs.submit import PartSubmitter
     from airflow_provider_bifrost.providers import ProviderProfile
@@ -100,6 +108,14 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
     :param include_errors: also export the requests in the batches' error files (OpenAI, Azure).
     :param max_xcom_results: the most items the XCom mode returns.
     :param progress_every: seconds between the job's progress lines in the triggerer's log.
+    :param resubmit_failed: rounds of resubmission: when every part has ended, the requests that failed for a
+        reason worth another try (expired, cancelled, rate limited, a server error, a timeout; never an
+        invalid request) are sent again as new parts, up to this many times; the export keeps each request's
+        latest attempt, and the manifest its ``rounds`` and what is ``still_failing``. Needs ``output_uri``
+        (each round's requests are kept there for every try).
+    :param count_usage: count the token usage per model over the whole job (the manifest's ``usage``).
+    :param prices: per model, US dollars per million tokens, for the cost of that usage (templated); see
+        :class:`~airflow_provider_bifrost.operators.results.BifrostBatchResultsOperator`.
     """
 
     template_fields: Sequence[str] = (
@@ -116,8 +132,9 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         "extra_body",
         "output_folder",
         "display_name",
+        "prices",
     )
-    template_fields_renderers = {"requests": "json", "metadata": "json", "extra_body": "json"}
+    template_fields_renderers = {"requests": "json", "metadata": "json", "extra_body": "json", "prices": "json"}
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -149,7 +166,10 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         compression: str | None = None,
         include_errors: bool = True,
         max_xcom_results: int = DEFAULT_MAX_XCOM_RESULTS,
-        progress_every: float = 60.0,
+        progress_every: float = DEFAULT_PROGRESS_EVERY,
+        resubmit_failed: int = 0,
+        count_usage: bool = True,
+        prices: dict[str, dict[str, Any]] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -180,6 +200,9 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         self.include_errors = include_errors
         self.max_xcom_results = max_xcom_results
         self.progress_every = progress_every
+        self.resubmit_failed = resubmit_failed
+        self.count_usage = count_usage
+        self.prices = prices
         self._state: JobState | None = None
         try:
             for name in ("poll_interval", "timeout", "progress_every"):
@@ -190,6 +213,13 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
                     raise BifrostConfigError(f"{name} must be a positive whole number, got {value!r}.")
             check_threshold(failed_share_threshold)
             check_compression(compression)
+            check_usage_options(count_usage, prices)
+            check_rounds(resubmit_failed)
+            if resubmit_failed and output_uri is None:
+                raise BifrostConfigError(
+                    "resubmit_failed needs output_uri: each round's requests are kept under <output_uri>/<job id>/"
+                    "_rounds/ for every try of the task, and the rounds are exported there as one."
+                )
             self._check_arguments(rendered=False)
         except BifrostConfigError as exc:
             raise BifrostConfigError(f"{self._who}: {exc}") from None
@@ -228,7 +258,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
     def execute(self, context: Context) -> Any:
         """Plan the job (or take up an earlier try's), submit the first wave and defer; or export when done."""
         from airflow_provider_bifrost.jobs.ids import DigestRuns
-        from airflow_provider_bifrost.jobs.plan import make_plan
+        from airflow_provider_bifrost.jobs.split import make_plan
         from airflow_provider_bifrost.jobs.state import JOB_STATE_KEY, JobState, job_identity
 
         try:
@@ -239,10 +269,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         provider = named_provider(self.model, self.provider or None, custom=custom) or self.hook.resolve_provider(None)
         profile = self.hook.profile(provider)
         job_key, _ = job_identity(context)
-        limits = {
-            "max_requests": self.max_requests_per_batch or profile.max_requests,
-            "max_bytes": self.max_bytes_per_batch or profile.max_bytes,
-        }
+        limits = self._limits(profile)
         with DigestRuns() as ids:
             plan = make_plan(self._source(), ids=ids, **limits)
         state = JobState.new(job_key, provider, plan)
@@ -258,9 +285,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
                 )
             state = earlier
             self.log.info("Taking up the job of an earlier try: %s", state.progress_line())
-            for part in state.waiting():
-                if part.sent_at is not None:  # the earlier try's worker was lost during this part's create
-                    self._submitter(profile).find_sent(context, state, part)
+            self._submitter(profile).resume(context, state)
         elif (context["ti"].try_number or 1) > 1:
             self._submitter(profile).recover(context, state)
         self.log.info(
@@ -306,16 +331,22 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
 
         self._state = state
         self._save(context, state)
-        waiting = state.waiting()
-        submitter = self._submitter(profile) if waiting else None
-        while submitter is not None and waiting and len(state.active()) < self.max_active_batches:
-            part = waiting.pop(0)
-            part.sent_at = time.time()
-            self._save(context, state)  # a try after a worker lost during the create looks for its batch
-            submitter.submit(context, state, part)
+        submitter = self._submitter(profile)
+        while True:
+            waiting = state.waiting()
+            while waiting and len(state.active()) < self.max_active_batches:
+                part = waiting.pop(0)
+                # saved first: a try after a lost worker looks this part up, among batches made since now
+                state.submitting, state.submitting_at = part.index, time.time()
+                self._save(context, state)
+                submitter.submit(context, state, part)
+                state.submitting = state.submitting_at = None
+                self._save(context, state)
+            if state.active():
+                break
+            if state.round >= self.resubmit_failed or not self._next_round(context, state, submitter, profile):
+                return self._finish(context, state, profile)
             self._save(context, state)
-        if not state.active():
-            return self._finish(context, state, profile)
         deadline = state.started_at + self.timeout
         self.log.info("%s", state.progress_line())
         self.defer(
@@ -332,6 +363,25 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
             timeout=timedelta(seconds=max(deadline - time.time(), 1)) + DEFERRAL_GRACE,
         )
 
+    def _limits(self, profile: ProviderProfile) -> dict[str, int]:
+        """The most requests and bytes of a part: the task's, else the provider's."""
+        return {
+            "max_requests": self.max_requests_per_batch or profile.max_requests,
+            "max_bytes": self.max_bytes_per_batch or profile.max_bytes,
+        }
+
+    def _next_round(
+        self, context: Context, state: JobState, submitter: PartSubmitter, profile: ProviderProfile
+    ) -> bool:
+        """Start the next resubmission round (what failed for a reason worth another try); False: none."""
+        from airflow_provider_bifrost.jobs.rounds import start_next_round
+        from airflow_provider_bifrost.storage.paths import export_folder, storage_path
+
+        assert isinstance(self.output_uri, str)
+        folder = export_folder(storage_path(self.output_uri.rstrip("/"), self.output_conn_id or None), state.job_id)
+        retried = (context["ti"].try_number or 1) > 1
+        return start_next_round(context, state, submitter, folder, self._limits(profile), look_up=retried)
+
     def _submitter(self, profile: ProviderProfile) -> PartSubmitter:
         from airflow_provider_bifrost.jobs.submit import PartSubmitter
 
@@ -343,14 +393,32 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
             "output_folder": self.output_folder or None,
         }
         return PartSubmitter(
-            self.hook, profile, self._source(), create, self.metadata, self.display_name or None, self.log
+            self.hook,
+            profile,
+            self._source(),
+            create,
+            self.metadata,
+            self.display_name or None,
+            self.log,
+            rounds_conn_id=self.output_conn_id or None,
         )
 
     def _finish(self, context: Context, state: JobState, profile: ProviderProfile) -> Any:
         """Export every part's results as one; fail after it if a part did not succeed or too many requests."""
         from airflow_provider_bifrost.jobs.export import JobExport
 
-        export = JobExport(self.hook, state, profile, self._source(), include_errors=self.include_errors, log=self.log)
+        prices = check_prices(self.prices, f" ({self.task_id})") if is_given(self.prices) else None
+        export = JobExport(
+            self.hook,
+            state,
+            profile,
+            self._source(),
+            include_errors=self.include_errors,
+            log=self.log,
+            count_usage=self.count_usage,
+            prices=prices,
+            rounds_conn_id=self.output_conn_id or None,
+        )
         if self.output_uri is None:
             from airflow_provider_bifrost.results.records import item_succeeded
 
@@ -372,7 +440,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         return result
 
     def _source(self) -> RequestSource:
-        from airflow_provider_bifrost.jobs.plan import RequestSource
+        from airflow_provider_bifrost.jobs.source import RequestSource
 
         if is_given(self.input_uri):
             return RequestSource(input_uri=self.input_uri, conn_id=self.input_conn_id or None)
@@ -391,7 +459,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
             assert part.batch_id is not None
             batch = self.hook.cancel_batch(part.batch_id, state.provider)
             self.log.info(
-                "Job %s: cancelled part %d's batch %s, now %s", state.job_id, part.index, batch.id, batch.status
+                "Job %s %s: cancelled batch %s, now %s", state.job_id, state.part_name(part), batch.id, batch.status
             )
 
     def on_kill(self) -> None:

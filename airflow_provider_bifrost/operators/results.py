@@ -18,7 +18,9 @@ from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.validation import (
     check_batch_provider,
     check_compression,
+    check_prices,
     check_storage_uri,
+    check_usage_options,
     is_given,
     untemplated,
     validate_id,
@@ -47,6 +49,10 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
     XCom value is the manifest (:class:`~airflow_provider_bifrost.storage.manifest.Manifest`). A batch that
     ended with no results gives an empty manifest (no files) rather than an error.
 
+    On the way, the token usage is summed per model from the result bodies of every provider's shape (input,
+    cached input, cache writes, output): the manifest's ``usage``, and one line in the task log. With
+    ``prices`` it also gives the cost.
+
     :param batch_id: the batch (templated).
     :param provider: its provider (templated); default: the connection's ``default_provider``.
     :param bifrost_conn_id: the Bifrost connection.
@@ -61,9 +67,13 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
     :param export_partial: a batch that failed, expired or was cancelled with some results (OpenAI and Azure
         expired or cancelled batches, Bedrock's partially completed jobs) exports what it produced instead of
         failing the task; the manifest says ``partial``.
+    :param count_usage: count the token usage per model (the manifest's ``usage``; None when off).
+    :param prices: per model, US dollars per million tokens: ``{"gpt-4o-mini": {"input": 0.15, "output": 0.6}}``,
+        optionally ``cached_input`` and ``cache_write_input`` (each the input price when not given); a model is
+        named as the results name it, or as ``<provider>/<model>`` (templated; a JSON object in a string is read).
     """
 
-    template_fields: Sequence[str] = ("batch_id", "provider", "output_uri", "output_conn_id")
+    template_fields: Sequence[str] = ("batch_id", "provider", "output_uri", "output_conn_id", "prices")
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -79,6 +89,8 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
         include_errors: bool = True,
         max_xcom_results: int = DEFAULT_MAX_XCOM_RESULTS,
         export_partial: bool = False,
+        count_usage: bool = True,
+        prices: dict[str, dict[str, Any]] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -92,6 +104,7 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
             raise BifrostConfigError(
                 f"max_xcom_results must be zero or more, got {max_xcom_results!r} ({self.task_id})"
             )
+        check_usage_options(count_usage, prices, f" ({self.task_id})")
         self.batch_id = batch_id
         self.provider = provider
         self.bifrost_conn_id = bifrost_conn_id
@@ -102,6 +115,8 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
         self.include_errors = include_errors
         self.max_xcom_results = max_xcom_results
         self.export_partial = export_partial
+        self.count_usage = count_usage
+        self.prices = prices
 
     def execute(self, context: Context) -> Any:
         """Check the batch is finished, then export its results to XCom or storage."""
@@ -127,7 +142,17 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
             self.log.warning(
                 "Batch %s ended %s: exporting what it produced (export_partial)", self.batch_id, batch.status
             )
-        export = ResultsExport(self.hook, batch, provider, profile, include_errors=self.include_errors, log=self.log)
+        prices = check_prices(self.prices, f" ({self.task_id})") if is_given(self.prices) else None
+        export = ResultsExport(
+            self.hook,
+            batch,
+            provider,
+            profile,
+            include_errors=self.include_errors,
+            log=self.log,
+            count_usage=self.count_usage,
+            prices=prices,
+        )
         if self.output_uri is None:
             return export.to_xcom(self.max_xcom_results)
         if not isinstance(self.output_uri, str) or not self.output_uri.strip():

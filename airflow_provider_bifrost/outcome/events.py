@@ -143,14 +143,18 @@ def check_failed_share(summary: dict[str, Any], threshold: float | None, batch_i
         raise AirflowFailException(verdict)
 
 
-def closing_line(event: dict[str, Any], threshold: float | None) -> str:
+def closing_line(event: dict[str, Any], threshold: float | None, part_of: str | None = None) -> str:
     """
     How a wait ended, and what the task will do about it: never "success" for a batch the threshold fails.
 
     :param event: the event the wait ends with.
     :param threshold: the waiting task's ``failed_share_threshold`` (None: not known or never).
+    :param part_of: the job part the batch is, if it is one: the line names it and gives no verdict (the job
+        decides when every part has ended).
     """
     status, message, batch_id = event.get("status"), event.get("message", ""), event.get("batch_id")
+    if part_of is not None and status not in ("timeout", "error"):
+        return f"{part_of}: batch {message}"
     if status == "success":
         verdict = failed_share_verdict(event.get("batch") or {}, threshold, batch_id)
         return f"Batch {message}; the task fails: {verdict}" if verdict else f"Batch {message}; the task succeeds"

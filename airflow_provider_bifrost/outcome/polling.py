@@ -22,6 +22,7 @@ from airflow_provider_bifrost.exceptions import (
     BifrostTransportError,
 )
 from airflow_provider_bifrost.outcome.events import closing_line, make_event, terminal_event
+from airflow_provider_bifrost.outcome.progress import Cadence, batch_progress
 from airflow_provider_bifrost.outcome.status import IN_PROGRESS_STATUSES, BatchState
 
 if TYPE_CHECKING:
@@ -66,6 +67,9 @@ class BatchPoll:
     :param log: where the decision is logged (the trigger's or the task's logger).
     :param failed_share_threshold: the waiting task's, for the closing line (None: not known or never).
     :param not_found_until: unix time until which a 404 counts as transient (None: never).
+    :param part_of: the job part the batch is (e.g. ``"Job job-1a2b part 2/5"``), named in its closing line.
+    :param progress_every: seconds between progress lines at INFO while the batch runs (None: none; every
+        check is then logged at DEBUG only).
     """
 
     def __init__(
@@ -79,8 +83,12 @@ class BatchPoll:
         log: logging.Logger | logging.LoggerAdapter[Any],
         failed_share_threshold: float | None = None,
         not_found_until: float | None = None,
+        part_of: str | None = None,
+        progress_every: float | None = None,
     ) -> None:
         self.batch_id = batch_id
+        self.part_of = part_of
+        self._progress = Cadence(progress_every)
         self.provider = provider
         self.poll_interval = poll_interval
         self.deadline = deadline
@@ -102,11 +110,13 @@ class BatchPoll:
         self._failures.reset()
         if batch.state is not BatchState.RUNNING:
             event = terminal_event(batch, self.provider)
-            self.log.info("%s", closing_line(event, self.failed_share_threshold))
+            self.log.info("%s", closing_line(event, self.failed_share_threshold, self.part_of))
             return PollStep(event)
         if self._last_check:
             return self._timed_out()
-        if self.log.isEnabledFor(logging.DEBUG):  # every check of a running batch: no work unless asked for
+        if self._progress.due(now):
+            self.log.info("%s", batch_progress(batch, now))
+        elif self.log.isEnabledFor(logging.DEBUG):  # every check of a running batch: no work unless asked for
             self.log.debug("%s", batch.progress_line())
         return self._again(self.poll_interval, now)
 

@@ -54,7 +54,7 @@ def batch_state(status: str | None) -> BatchState:
     """
     state = _STATE_OF.get(status or "")
     if state is None:
-        if status not in _warned:
+        if str(status) not in _warned:  # None too: kept as "None"
             _warned.add(str(status))
             log.warning(
                 "Bifrost returned batch status %r, which this provider does not know; treating it as not "

@@ -25,9 +25,10 @@ import msgspec
 from airflow_provider_bifrost.exceptions import BifrostProtocolError
 from airflow_provider_bifrost.results.ijson_parser import parse_with_ijson
 from airflow_provider_bifrost.results.records import ItemStatus, RecordBlock, ResultRecord, ResultsPage
+from airflow_provider_bifrost.results.usage import UsageStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 ITEM_START = b'{"custom_id":"'
 BOUNDARY = b"," + ITEM_START
@@ -40,6 +41,7 @@ MAX_SPAN = 16 * 1024 * 1024
 _decode = msgspec.json.Decoder().decode
 _decode_lines = msgspec.json.Decoder().decode_lines
 _decode_status_lines = msgspec.json.Decoder(ItemStatus).decode_lines
+_decode_usage_lines = msgspec.json.Decoder(UsageStatus).decode_lines
 _encode = msgspec.json.Encoder().encode
 
 
@@ -77,7 +79,7 @@ def _records(span: bytes, items: Any, page: ResultsPage) -> RecordBlock:
     return RecordBlock([ResultRecord(_encode(item), item) for item in items])
 
 
-def _all_at_once(region: bytes, page: ResultsPage, lean: bool) -> RecordBlock | None:
+def _all_at_once(region: bytes, page: ResultsPage, decode_lines: Callable[[bytes], list[Any]]) -> RecordBlock | None:
     """
     Every item in ``region`` (from an item's start to a boundary) as one block: split at the boundaries,
     joined as lines, and decoded line by line; None unless each line is exactly one item, so the span-by-span
@@ -86,16 +88,18 @@ def _all_at_once(region: bytes, page: ResultsPage, lean: bool) -> RecordBlock | 
     A boundary inside an item leaves a line that is not a whole JSON value (the comma it replaced is missing
     between two tokens), and an item that does not start with ``custom_id`` leaves two items on one line joined
     by a comma: either way the decode fails. Lines that decode to as many values as there are lines are then
-    one item each. Lean: decode only what an export needs of each item (:class:`ItemStatus`), not the items.
+    one item each. ``decode_lines`` decodes the items, or, lean, only what an export needs of each
+    (:class:`ItemStatus`, or :class:`UsageStatus` when it also counts usage).
     """
     if b"\n" in region or b"\r" in region:
         return None
     parts = region.split(BOUNDARY)
     jsonl = LINE_BOUNDARY.join(parts)
     try:
-        decoded: list[Any] = (_decode_status_lines if lean else _decode_lines)(jsonl)
+        decoded = decode_lines(jsonl)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+    lean = decode_lines is not _decode_lines
     if len(decoded) != len(parts) or not (lean or all(type(item) is dict for item in decoded)):
         return None
     page.item_count += len(decoded)
@@ -110,6 +114,7 @@ def parse_compact(
     page: ResultsPage,
     *,
     lean: bool = False,
+    usage: bool = False,
 ) -> Iterator[RecordBlock]:
     """
     Yield the items of a compact results document in blocks, in order; fill ``page`` as it goes.
@@ -120,7 +125,9 @@ def parse_compact(
     :param chunks: the rest of the body.
     :param page: receives the top-level fields and the count.
     :param lean: records decode their item only when asked (for writing lines out).
+    :param usage: lean records also carry the items' token usage (:class:`UsageStatus`).
     """
+    decode_lines = (_decode_usage_lines if usage else _decode_status_lines) if lean else _decode_lines
     for name, value in prefix.items():
         page.set_field(name, value)
     buf = head[match.end() :]
@@ -128,7 +135,7 @@ def parse_compact(
     grown = False  # the span at ``start`` has grown past a boundary inside its item: no region from it decodes
     while True:
         if not grown and (last := buf.rfind(BOUNDARY, start + 1)) > 0:
-            block = _all_at_once(buf[start:last], page, lean)
+            block = _all_at_once(buf[start:last], page, decode_lines)
             if block is not None:
                 yield block
                 start = search = last + 1

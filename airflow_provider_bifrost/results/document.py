@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from airflow_provider_bifrost.results.records import RecordBlock, ResultRecord, ResultsPage
 
 
-def iter_result_blocks(chunks: Iterable[bytes], page: ResultsPage, *, lean: bool = False) -> Iterator[RecordBlock]:
+def iter_result_blocks(
+    chunks: Iterable[bytes], page: ResultsPage, *, lean: bool = False, usage: bool = False
+) -> Iterator[RecordBlock]:
     """
     Yield the items of one results document in blocks (:class:`RecordBlock`), in document order; fill
     ``page`` as it goes. Blocks keep per-item work out of Python-level loops: an export writes a block's
@@ -31,13 +33,14 @@ def iter_result_blocks(chunks: Iterable[bytes], page: ResultsPage, *, lean: bool
     :param page: receives ``batch_id``, ``has_more``, ``next_cursor``, ``extra_fields`` and the count;
         complete once the iterator is exhausted.
     :param lean: records may decode their item only when asked (faster when only lines are needed).
+    :param usage: lean records also carry the items' token usage (see :mod:`.usage`).
     :raises BifrostProtocolError: the body is not a results document, or it ends mid-document.
     """
     stream = iter(chunks)
     head, match = read_head(stream)
     prefix = compact_prefix(head, match)
     if prefix is not None and match is not None:
-        yield from parse_compact(head, match, prefix, stream, page, lean=lean)
+        yield from parse_compact(head, match, prefix, stream, page, lean=lean, usage=usage)
     else:
         yield from parse_with_ijson(chain([head], stream), page)
 

@@ -2,9 +2,10 @@
 Exporting a finished batch's results: into XCom when small, into sharded JSONL files and a manifest when large.
 
 The results stream (and, for OpenAI-style batches, the error file's lines, which ``/results`` leaves out)
-goes through in blocks, in flat memory; the counts are taken on the way and the manifest is built from
-them (:class:`~airflow_provider_bifrost.storage.manifest.Manifest`). Files appear under their final names
-only when all are complete (:class:`~airflow_provider_bifrost.storage.shards.ShardWriter`).
+goes through in blocks, in flat memory; the counts and the token usage per model (:mod:`.usage`) are taken
+on the way and the manifest is built from them (:class:`~airflow_provider_bifrost.storage.manifest.Manifest`).
+Files appear under their final names only when all are complete
+(:class:`~airflow_provider_bifrost.storage.shards.ShardWriter`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import msgspec
 from airflow_provider_bifrost.exceptions import BifrostResultsNotReadyError
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.results.records import RecordBlock, ResultRecord
+from airflow_provider_bifrost.results.usage import UsageCounter, describe
 from airflow_provider_bifrost.storage.errors import storage_errors
 from airflow_provider_bifrost.storage.manifest import ExportCounts, Manifest, write_manifest
 from airflow_provider_bifrost.storage.paths import export_folder, plain_uri, storage_path
@@ -26,7 +28,7 @@ from airflow_provider_bifrost.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     from airflow_provider_bifrost.hooks.bifrost import BifrostHook
     from airflow_provider_bifrost.hooks.models import Batch
@@ -65,12 +67,13 @@ class ExportProgress:
     Items written, rate and bytes, logged at a steady cadence.
 
     :param log: the task's logger.
-    :param batch_id: the batch, for the lines.
+    :param batch_id: the batch (or job), for the lines.
     :param every: seconds between lines.
+    :param noun: what ``batch_id`` names, for the lines: ``Batch`` or ``Job``.
     """
 
-    def __init__(self, log: Any, batch_id: str, every: float = PROGRESS_EVERY) -> None:
-        self.log, self.batch_id, self.every = log, batch_id, every
+    def __init__(self, log: Any, batch_id: str, every: float = PROGRESS_EVERY, noun: str = "Batch") -> None:
+        self.log, self.batch_id, self.every, self.noun = log, batch_id, every, noun
         self.items = self.bytes = 0
         self.started = self._last = time.monotonic()
 
@@ -95,7 +98,8 @@ class ExportProgress:
         """
         elapsed = max(time.monotonic() - self.started, 1e-9)
         self.log.info(
-            "Batch %s %s: %s items (%s items/s), %.1f MB (%.1f MB/s)",
+            "%s %s %s: %s items (%s items/s), %.1f MB (%.1f MB/s)",
+            self.noun,
             self.batch_id,
             what,
             f"{self.items:,}",
@@ -120,6 +124,8 @@ class ResultsExport:
     :param profile: the provider's profile.
     :param include_errors: also export the requests in the batch's error file (``error_file_id``).
     :param log: the task's logger.
+    :param count_usage: count the token usage per model on the way (the manifest's ``usage``, and a log line).
+    :param prices: model -> US dollars per million tokens (validated), for the cost of that usage.
     """
 
     def __init__(
@@ -131,6 +137,8 @@ class ResultsExport:
         *,
         include_errors: bool,
         log: logging.Logger,
+        count_usage: bool = True,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
         self.hook = hook
         self.batch = batch
@@ -140,6 +148,8 @@ class ResultsExport:
         self.include_errors = include_errors
         self.log = log
         self.parse_errors = 0
+        self.prices = prices
+        self.usage = UsageCounter(provider, profile.name) if count_usage else None
 
     def to_xcom(self, max_results: int) -> list[dict[str, Any]]:
         """
@@ -156,8 +166,11 @@ class ResultsExport:
                     "output_uri (e.g. s3://bucket/prefix or file:///path) to export them to object storage."
                 )
             items.extend(record.item for record in block.records)
+            if self.usage is not None:
+                self.usage.add(block)
         self._check_count(len(items))
         self.log.info("Batch %s: returning %d results through XCom", self.batch_id, len(items))
+        self._report_usage()
         return items
 
     def to_storage(
@@ -183,11 +196,13 @@ class ResultsExport:
             results = self._results(lean=True)
             progress = ExportProgress(self.log, self.batch_id)
             succeeded = from_error_file = 0
+            usage = self.usage
             try:
                 for block, from_errors in self._blocks(results):
                     writer.write_block(block)
                     progress.add(len(block), len(block.jsonl) + 1)
-                    succeeded += block.succeeded()
+                    # Counting usage asks each item whether it succeeded: one pass over the items for both.
+                    succeeded += usage.add(block) if usage is not None else block.succeeded()
                     from_error_file += len(block) if from_errors else 0
                 shards = writer.finish()
             except BaseException:
@@ -195,6 +210,7 @@ class ResultsExport:
                 raise
         progress.report("exported")
         self._check_count(progress.items)
+        usage_report = self._report_usage()
         manifest = Manifest(
             batch_id=self.batch_id,
             provider=self.provider,
@@ -212,6 +228,7 @@ class ResultsExport:
             compression=compression,
             results_per_file=results_per_file,
             partial=self.batch.state is not BatchState.SUCCEEDED,
+            usage=usage_report,
         ).to_dict()
         with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs):
             self.log.info("Batch %s: manifest at %s", self.batch_id, write_manifest(folder, manifest))
@@ -238,8 +255,24 @@ class ResultsExport:
                 "; exporting its error file" if self.batch.error_file_id and self.include_errors else "",
             )
             return None
-        read = self.hook.iter_batch_result_lines if lean else self.hook.iter_batch_result_dicts
-        return read(self.batch_id, self.provider)
+        if lean:
+            return self.hook.iter_batch_result_lines(self.batch_id, self.provider, usage=self.usage is not None)
+        return self.hook.iter_batch_result_dicts(self.batch_id, self.provider)
+
+    def _report_usage(self) -> dict[str, Any] | None:
+        """The token usage counted (with its cost, given prices), logged in one line; None when not counted."""
+        if self.usage is None:
+            return None
+        report = self.usage.report(self.prices)
+        self.log.info("Batch %s token usage: %s", self.batch_id, describe(report) or "none in the results")
+        if self.prices and report["unpriced_models"]:
+            self.log.warning(
+                "Batch %s: no price for %s in prices, so the cost leaves out their usage; prices name a model as "
+                "the results do (above), or as <provider>/<model>.",
+                self.batch_id,
+                ", ".join(repr(name) for name in report["unpriced_models"]),
+            )
+        return report
 
     def _blocks(self, results: BatchResults | None) -> Iterator[tuple[RecordBlock, bool]]:
         """Every record in blocks, the results then the error file's lines; each block says if it is the latter."""

@@ -36,6 +36,7 @@ class BatchResults(Iterator[dict[str, Any]]):
     :param retry: the retry policy (attempt budget and backoff) for broken streams.
     :param what: the request, for messages.
     :param lean: records decode their item only when asked (for writing lines out).
+    :param usage: lean records also carry the items' token usage (see :mod:`.usage`).
     """
 
     def __init__(
@@ -45,11 +46,13 @@ class BatchResults(Iterator[dict[str, Any]]):
         retry: RetryPolicy,
         what: str,
         lean: bool = False,
+        usage: bool = False,
     ) -> None:
         self._open_page = open_page
         self._retry = retry
         self._what = what
         self._lean = lean
+        self._usage = usage
         self.pages: list[ResultsPage] = []
         self._blocks = self._generate()
         self._records = chain.from_iterable(block.records for block in self._blocks)
@@ -99,7 +102,7 @@ class BatchResults(Iterator[dict[str, Any]]):
     def _parse(self, chunks: Iterator[bytes], page: ResultsPage) -> Iterator[RecordBlock]:
         """The page's blocks; a document that does not parse is reported with the request it answered."""
         try:
-            yield from iter_result_blocks(chunks, page, lean=self._lean)
+            yield from iter_result_blocks(chunks, page, lean=self._lean, usage=self._usage)
         except BifrostProtocolError as exc:
             raise BifrostProtocolError(f"{self._what}: {exc}") from None
 

@@ -1,6 +1,8 @@
 """
 What the results parsers produce: one record per result item, blocks of them, and what a page said besides;
-and the one rule of whether an item succeeded (:attr:`ItemStatus.succeeded`, which the others delegate to).
+the one rule of whether an item succeeded (:attr:`ItemStatus.succeeded`, which the others delegate to), and
+the one rule of why it did not and whether that is worth another try (:attr:`ItemStatus.failure`,
+:data:`RETRYABLE`).
 """
 
 from __future__ import annotations
@@ -10,21 +12,112 @@ from typing import Any
 
 import msgspec
 
+#: Why a request did not succeed, when another try may well succeed: its batch expired or was cancelled before
+#: it ran, the provider was rate limited, failed on its side or timed out; and a request that has no result at
+#: all in a batch that completed, expired or was cancelled. Not an invalid or refused request: that fails again.
+RETRYABLE = frozenset({"expired", "cancelled", "rate_limited", "server_error", "timeout", "missing"})
 
-class _Outcome(msgspec.Struct):
+_EXPIRED_CODES = frozenset({"batch_expired", "expired"})
+_CANCELLED_CODES = frozenset({"batch_cancelled", "batch_canceled", "cancelled", "canceled"})
+_RATE_CODES = frozenset(
+    {"rate_limit_error", "rate_limit_exceeded", "rate_limited", "resource_exhausted", "too_many_requests"}
+)
+_SERVER_CODES = frozenset(
+    {"api_error", "server_error", "internal_error", "internal", "overloaded_error", "unavailable"}
+)
+_TIMEOUT_CODES = frozenset({"timeout", "timeout_error", "request_timeout", "deadline_exceeded"})
+_INVALID_CODES = frozenset(
+    {"invalid_request_error", "invalid_request", "invalid_argument", "invalid_value", "request_too_large"}
+)
+_REFUSED_CODES = frozenset({"authentication_error", "permission_error", "permission_denied", "unauthenticated"})
+
+
+def failure_reason(status_code: Any, code: Any) -> str:
+    """
+    Why a request failed, from its HTTP status and its error code (either may be missing; a code may be a
+    provider's name for it, e.g. Anthropic's ``rate_limit_error``, or a status in a string, as Gemini writes it).
+
+    :param status_code: the item's ``response.status_code``, if any.
+    :param code: the item's ``error.code``, if any.
+    """
+    name = str(code).strip().lower() if code is not None else ""
+    if name in _EXPIRED_CODES:
+        return "expired"
+    if name in _CANCELLED_CODES:
+        return "cancelled"
+    if name in _RATE_CODES:
+        return "rate_limited"
+    if name in _SERVER_CODES:
+        return "server_error"
+    if name in _TIMEOUT_CODES:
+        return "timeout"
+    if name in _INVALID_CODES:
+        return "invalid_request"
+    if name in _REFUSED_CODES:
+        return "not_allowed"
+    status = status_code if isinstance(status_code, int) and not isinstance(status_code, bool) else None
+    if (status is None or 200 <= status < 300) and name.isdigit():
+        status = int(name)
+    if status is None or 200 <= status < 300:
+        return "error"
+    if status == 429:
+        return "rate_limited"
+    if status in (408, 504):
+        return "timeout"
+    if status >= 500:
+        return "server_error"
+    if status in (401, 403):
+        return "not_allowed"
+    return "invalid_request"
+
+
+def missing_reason(batch_status: str | None) -> str:
+    """
+    Why a request of a finished batch has no result at all: the batch ``expired`` or was ``cancelled`` before
+    it ran (worth another try), the batch ``failed`` (its input was refused: not worth it), or it is
+    ``missing`` from a batch that completed.
+
+    :param batch_status: the batch's final status.
+    """
+    if batch_status == "expired":
+        return "expired"
+    if batch_status in ("cancelled", "canceled"):
+        return "cancelled"
+    if batch_status == "failed":
+        return "batch_failed"
+    return "missing"
+
+
+# The structs an export decodes each item into skip everything else at C speed (the bodies above all). They
+# hold decoded JSON, which never refers back to them, so the garbage collector need not track them (gc=False).
+
+
+class ItemResponse(msgspec.Struct, gc=False):
+    """What the success rule needs of an item's ``response`` (OpenAI style)."""
+
     status_code: Any = None
+
+
+class ItemResult(msgspec.Struct, gc=False):
+    """What the success rule needs of an item's ``result`` (Anthropic style)."""
+
     type: Any = None
+
+
+class ItemError(msgspec.Struct, gc=False):
+    """An item's ``error``."""
+
     code: Any = None
     message: Any = None
 
 
-class ItemStatus(msgspec.Struct):
+class ItemStatus(msgspec.Struct, gc=False):
     """What an export needs of an item; msgspec skips everything else (the bodies) while decoding."""
 
     custom_id: Any = None
-    response: _Outcome | None = None
-    result: _Outcome | None = None
-    error: _Outcome | None = None
+    response: ItemResponse | None = None
+    result: ItemResult | None = None
+    error: ItemError | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -39,11 +132,39 @@ class ItemStatus(msgspec.Struct):
         code = self.response.status_code if self.response is not None else None
         return isinstance(code, int) and not isinstance(code, bool) and 200 <= code < 300
 
+    @property
+    def failure(self) -> str | None:
+        """
+        Why the request did not succeed (None: it did): ``expired``, ``cancelled``, ``rate_limited``,
+        ``server_error``, ``timeout`` (each in :data:`RETRYABLE`), ``invalid_request``, ``not_allowed`` or
+        ``error`` (unknown). The one rule: resubmission and the manifest's reasons read it.
+        """
+        if self.succeeded:
+            return None
+        kind = self.result.type if self.result is not None else None
+        if kind == "expired":
+            return "expired"
+        if kind in ("canceled", "cancelled"):
+            return "cancelled"
+        return failure_reason(
+            self.response.status_code if self.response is not None else None,
+            self.error.code if self.error is not None else None,
+        )
 
-def _outcome(value: Any) -> _Outcome | None:
-    if not isinstance(value, dict):
-        return None
-    return _Outcome(value.get("status_code"), value.get("type"), value.get("code"), value.get("message"))
+
+def item_status(item: dict[str, Any]) -> ItemStatus:
+    """
+    What the success and failure rules read of a result item given as a plain dict.
+
+    :param item: one result item, as sent by the gateway.
+    """
+    response, result, error = item.get("response"), item.get("result"), item.get("error")
+    return ItemStatus(
+        custom_id=item.get("custom_id"),
+        response=ItemResponse(response.get("status_code")) if isinstance(response, dict) else None,
+        result=ItemResult(result.get("type")) if isinstance(result, dict) else None,
+        error=ItemError(error.get("code"), error.get("message")) if isinstance(error, dict) else None,
+    )
 
 
 def item_succeeded(item: dict[str, Any]) -> bool:
@@ -52,8 +173,7 @@ def item_succeeded(item: dict[str, Any]) -> bool:
 
     :param item: one result item, as sent by the gateway.
     """
-    status = ItemStatus(None, _outcome(item.get("response")), _outcome(item.get("result")), _outcome(item.get("error")))
-    return status.succeeded
+    return item_status(item).succeeded
 
 
 class ResultRecord:
@@ -174,6 +294,13 @@ class RecordBlock:
             self._jsonl = b"\n".join(record.line for record in self.records)
         return self._jsonl
 
+    def decoded(self) -> list[Any]:
+        """Each item as decoded: its :class:`ItemStatus` (or a subclass's) when lean, else the item as a dict."""
+        if self._records is None:
+            assert self._decoded is not None
+            return self._decoded
+        return [record.status if record.status is not None else record.item for record in self._records]
+
     def custom_id(self, index: int) -> Any:
         """
         The ``custom_id`` of item ``index``.
@@ -191,9 +318,7 @@ class RecordBlock:
         if self._records is not None:
             return sum(record.succeeded for record in self._records)
         assert self._decoded is not None
-        return sum(
-            decoded.succeeded if type(decoded) is ItemStatus else item_succeeded(decoded) for decoded in self._decoded
-        )
+        return sum(item_succeeded(decoded) if type(decoded) is dict else decoded.succeeded for decoded in self._decoded)
 
     def split(self, index: int) -> tuple[RecordBlock, RecordBlock]:
         """
@@ -214,3 +339,23 @@ class RecordBlock:
             cut = self._jsonl.index(b"\n", cut + 1)
         head = RecordBlock(jsonl=self._jsonl[:cut], decoded=self._decoded[:index])
         return head, RecordBlock(jsonl=self._jsonl[cut + 1 :], decoded=self._decoded[index:])
+
+    def statuses(self) -> list[ItemStatus]:
+        """What the success and failure rules read of each item, in order."""
+        return [decoded if isinstance(decoded, ItemStatus) else item_status(decoded) for decoded in self.decoded()]
+
+    def keep(self, mask: list[bool]) -> RecordBlock:
+        """
+        The items whose ``mask`` entry is true, in order (the block itself when all are).
+
+        :param mask: one flag per item.
+        """
+        if all(mask):
+            return self
+        if self._records is not None:
+            return RecordBlock([record for record, kept in zip(self._records, mask, strict=True) if kept])
+        assert self._jsonl is not None
+        assert self._decoded is not None
+        lines = self._jsonl.split(b"\n") if self._decoded else []
+        pairs = [(line, d) for line, d, kept in zip(lines, self._decoded, mask, strict=True) if kept]
+        return RecordBlock(jsonl=b"\n".join(line for line, _ in pairs), decoded=[d for _, d in pairs])

@@ -21,8 +21,14 @@ from airflow_provider_bifrost.constants import (
 from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostNotFoundError
 from airflow_provider_bifrost.mixins import BifrostHookMixin
 from airflow_provider_bifrost.outcome.events import closing_line, settle_event, terminal_event
+from airflow_provider_bifrost.outcome.progress import DEFAULT_PROGRESS_EVERY
 from airflow_provider_bifrost.outcome.status import BatchState
-from airflow_provider_bifrost.validation import check_batch_provider, check_threshold, validate_id
+from airflow_provider_bifrost.validation import (
+    check_batch_provider,
+    check_positive_seconds,
+    check_threshold,
+    validate_id,
+)
 from airflow_provider_bifrost.version_compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 if TYPE_CHECKING:
@@ -57,6 +63,8 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
         were cancelled (1.0: only when all did; 0.1: at 10%; None: never).
     :param cancel_on_kill: cancel the batch when the task is killed (marked failed/success or
         cleared while running or deferred; deferred needs Airflow 3.3+).
+    :param progress_every: seconds between progress lines in the task log while waiting (counts, %, rate, time
+        left); None: only the closing line.
     """
 
     template_fields = ("batch_id", "provider")
@@ -73,6 +81,7 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         failed_share_threshold: float | None = 1.0,
         cancel_on_kill: bool = False,
+        progress_every: float | None = DEFAULT_PROGRESS_EVERY,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
@@ -82,6 +91,8 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
                 f"got {poke_interval!r} ({self.task_id})"
             )
         check_threshold(failed_share_threshold, f" ({self.task_id})")
+        if progress_every is not None:
+            check_positive_seconds(progress_every, "progress_every", f" ({self.task_id})")
         check_batch_provider(provider, where=f" ({self.task_id})")
         self.batch_id = batch_id
         self.provider = provider
@@ -89,6 +100,7 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
         self.deferrable = deferrable
         self.failed_share_threshold = failed_share_threshold
         self.cancel_on_kill = cancel_on_kill
+        self.progress_every = progress_every
         self._poll: BatchPoll | None = None
 
     def _resolve(self) -> None:
@@ -123,6 +135,7 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
             cancel_on_kill=self.cancel_on_kill,
             failed_share_threshold=self.failed_share_threshold,
             not_found_until=not_found_until,
+            progress_every=self.progress_every,
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
@@ -136,6 +149,7 @@ class BifrostBatchSensor(BifrostHookMixin, BaseSensorOperator):
                 log=self.log,
                 failed_share_threshold=self.failed_share_threshold,
                 not_found_until=time.time() + NOT_FOUND_GRACE,
+                progress_every=self.progress_every,
             )
         step = self.check_batch(self._poll)
         if step.event is None:

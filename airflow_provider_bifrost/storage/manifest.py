@@ -64,6 +64,8 @@ class Manifest:
     :param compression: ``"gzip"`` or None.
     :param results_per_file: items per file as asked for (None: one file).
     :param partial: the batch did not succeed (failed, expired, cancelled) and this is what it produced.
+    :param usage: the token usage per model and in total, with its cost (``results.usage.UsageCounter.report``);
+        None when it was not counted.
     :param exported_at: when the export finished, ISO 8601, UTC.
     """
 
@@ -77,6 +79,7 @@ class Manifest:
     compression: str | None
     results_per_file: int | None
     partial: bool = False
+    usage: Mapping[str, Any] | None = None
     exported_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,6 +104,7 @@ class Manifest:
             "compression": self.compression,
             "results_per_file": self.results_per_file,
             "partial": self.partial,
+            "usage": dict(self.usage) if self.usage is not None else None,
             "exported_at": self.exported_at,
         }
 
@@ -125,7 +129,7 @@ class PartEntry:
     """
     One part of a job in its manifest.
 
-    :param part: its number, from 0.
+    :param part: its number, from 1 (as logs name it: ``part 2/5``).
     :param batch_id: its batch.
     :param status: the batch's final status.
     :param requests: the requests it held.
@@ -133,6 +137,7 @@ class PartEntry:
     :param succeeded: of which succeeded.
     :param from_error_file: of which came from the batch's error file.
     :param files: the files holding its items (a file may hold items of two parts).
+    :param round: the round it belongs to: 0 for the job's input, then each resubmission of what failed.
     """
 
     part: int
@@ -143,6 +148,7 @@ class PartEntry:
     succeeded: int
     from_error_file: int
     files: list[str]
+    round: int = 0
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,12 @@ class JobManifest:
     :param parts: each part, in order.
     :param compression: ``"gzip"`` or None.
     :param results_per_file: items per file as asked for (None: one file).
+    :param usage: the token usage per model and in total (with the cost, given prices); None when not counted.
+    :param rounds: with resubmission, one row per round: ``round``, ``requests``, ``batches``, ``statuses``,
+        ``resubmitted`` (its requests sent again in the next round), ``reasons`` (why its requests did not
+        succeed, retried or not), ``failures_uri`` (each of them with its reason); None without resubmission.
+    :param still_failing: with resubmission, what the export still holds that did not succeed: ``requests``,
+        ``reasons`` and ``first_ids``; None without resubmission.
     :param exported_at: when the export finished, ISO 8601, UTC.
     """
 
@@ -171,6 +183,9 @@ class JobManifest:
     parts: list[PartEntry]
     compression: str | None
     results_per_file: int | None
+    usage: dict[str, Any] | None = None
+    rounds: list[dict[str, Any]] | None = None
+    still_failing: dict[str, Any] | None = None
     exported_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,6 +202,9 @@ class JobManifest:
             "bytes": sum(shard.bytes for shard in self.shards),
             "compression": self.compression,
             "results_per_file": self.results_per_file,
+            "usage": self.usage,
+            "rounds": self.rounds,
+            "still_failing": self.still_failing,
             "exported_at": self.exported_at,
         }
 

@@ -17,6 +17,7 @@ from airflow_provider_bifrost.constants import (
 from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostError
 from airflow_provider_bifrost.hooks.bifrost import BifrostHook
 from airflow_provider_bifrost.outcome.events import make_event
+from airflow_provider_bifrost.outcome.progress import DEFAULT_PROGRESS_EVERY
 from airflow_provider_bifrost.validation import check_batch_provider
 from airflow_provider_bifrost.version_compat import AIRFLOW_V_3_3_PLUS, warn_once
 
@@ -53,6 +54,7 @@ class BifrostBatchTrigger(BaseTrigger):
     :param max_consecutive_failures: transient failures in a row before an ``error`` event.
     :param failed_share_threshold: the waiting task's, so the closing log line says what the task will do.
     :param not_found_until: unix time until which a 404 is transient (a batch created a moment ago).
+    :param progress_every: seconds between progress lines at INFO (counts, %, rate, time left); None: none.
     """
 
     def __init__(
@@ -66,11 +68,14 @@ class BifrostBatchTrigger(BaseTrigger):
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         failed_share_threshold: float | None = None,
         not_found_until: float | None = None,
+        progress_every: float | None = DEFAULT_PROGRESS_EVERY,
     ) -> None:
         super().__init__()
         if not poll_interval > 0:
             raise BifrostConfigError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         check_batch_provider(provider)
+        if progress_every is not None and not progress_every > 0:
+            raise BifrostConfigError(f"progress_every must be a positive number of seconds, got {progress_every!r}")
         if max_consecutive_failures < 1:
             raise BifrostConfigError(f"max_consecutive_failures must be at least 1, got {max_consecutive_failures!r}")
         self.batch_id = batch_id
@@ -88,6 +93,7 @@ class BifrostBatchTrigger(BaseTrigger):
         self.max_consecutive_failures = max_consecutive_failures
         self.failed_share_threshold = failed_share_threshold
         self.not_found_until = not_found_until
+        self.progress_every = progress_every
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and keyword arguments; no secret, only the connection id."""
@@ -103,6 +109,7 @@ class BifrostBatchTrigger(BaseTrigger):
                 "max_consecutive_failures": self.max_consecutive_failures,
                 "failed_share_threshold": self.failed_share_threshold,
                 "not_found_until": self.not_found_until,
+                "progress_every": self.progress_every,
             },
         )
 
@@ -124,6 +131,7 @@ class BifrostBatchTrigger(BaseTrigger):
                     max_consecutive_failures=self.max_consecutive_failures,
                     failed_share_threshold=self.failed_share_threshold,
                     not_found_until=self.not_found_until,
+                    progress_every=self.progress_every,
                 )
                 while True:
                     try:

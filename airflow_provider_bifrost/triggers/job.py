@@ -26,6 +26,7 @@ from airflow_provider_bifrost.constants import DEFAULT_CONN_NAME, DEFAULT_POLL_I
 from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostError
 from airflow_provider_bifrost.hooks.bifrost import LIST_PAGE_MAX, BifrostHook
 from airflow_provider_bifrost.jobs.state import JobState
+from airflow_provider_bifrost.outcome.progress import DEFAULT_PROGRESS_EVERY
 from airflow_provider_bifrost.version_compat import AIRFLOW_V_3_3_PLUS, warn_once
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 #: The statuses of a job event.
 JOB_EVENT_STATUSES = frozenset({"wave", "done", "timeout", "error"})
-DEFAULT_PROGRESS_EVERY = 60.0
 ON_KILL_TIMEOUT = 30.0
 
 
@@ -68,6 +68,8 @@ class BifrostJobTrigger(BaseTrigger):
         super().__init__()
         if not poll_interval > 0:
             raise BifrostConfigError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        if not progress_every > 0:
+            raise BifrostConfigError(f"progress_every must be a positive number of seconds, got {progress_every!r}")
         self.state = state
         self.bifrost_conn_id = bifrost_conn_id
         self.poll_interval = float(poll_interval)
@@ -121,6 +123,7 @@ class BifrostJobTrigger(BaseTrigger):
                 deadline=self.deadline,
                 log=log,
                 not_found_until=self.not_found_until,
+                part_of=f"Job {job.job_id} {job.part_name(part)}",
             )
             for part in job.active()
             if part.batch_id

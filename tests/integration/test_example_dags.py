@@ -26,6 +26,8 @@ EXAMPLE_DAG_IDS = {
     "example_bifrost_anthropic_inline",
     "example_bifrost_bedrock",
     "example_bifrost_vertex",
+    "example_bifrost_job",
+    "example_bifrost_job_taskflow",
 }
 
 
@@ -112,3 +114,36 @@ def test_vertex_inline_with_output_folder(examples: DagBag, gateway: EmulatorCli
     assert batch["id"].startswith("projects/") and batch["display_name"].startswith("product taglines airflow-")
     (shard,) = (tmp_path / "out").glob("*/part-00000.jsonl.gz")
     assert shard.parent.name != batch["id"]
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_job_from_files_runs_in_waves_and_exports_as_one(
+    examples: DagBag, gateway: EmulatorClient, tmp_path: Path
+) -> None:
+    gateway.configure(failed_requests=20, failure_codes=[429, 400])  # half of each batch's failures go again
+    run = examples.get_dag("example_bifrost_job").test()
+    assert run.state == "success", states_of(run)
+    batches = gateway.batches()
+    assert sorted(b["request_counts"]["total"] for b in batches) == [10, 30, 500, 1000, 1000]
+    (manifest_file,) = (tmp_path / "out").glob("job-*/_manifest.json")
+    manifest = json.loads(manifest_file.read_text())
+    assert manifest["counts"]["results"] == 2_500 and manifest["counts"]["missing"] == 0
+    assert [part["requests"] for part in manifest["parts"]][:3] == [1000, 1000, 500]
+    assert [r["resubmitted"] for r in manifest["rounds"]] == [30, 10, 0]
+    assert manifest["still_failing"]["reasons"] == {"invalid_request": 45, "rate_limited": 5}
+    assert manifest["counts"]["succeeded"] == 2_450
+    answers = run.get_task_instance("tally").xcom_pull(task_ids="tally")
+    assert sum(answers.values()) == 2_500
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_job_taskflow_decorator_runs_the_function_as_a_job(
+    examples: DagBag, gateway: EmulatorClient, tmp_path: Path
+) -> None:
+    run = examples.get_dag("example_bifrost_job_taskflow").test()
+    assert run.state == "success", states_of(run)
+    assert len(gateway.batches()) == 3 and all(b["id"].startswith("msgbatch_") for b in gateway.batches())
+    report = run.get_task_instance("report").xcom_pull(task_ids="report")
+    assert report == {"results": 1_200, "succeeded": 1_200, "missing": 0, "unexpected": 0}
+    (staged,) = (tmp_path / "out").glob("job-*/_requests.jsonl")
+    assert sum(1 for _ in staged.open()) == 1_200

@@ -5,21 +5,26 @@ its id check, retries and lost answers, a part that fails, the TaskFlow decorato
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostTransportError
-from airflow_provider_bifrost.operators.bifrost import BifrostBatchJobOperator
+from airflow_provider_bifrost.exceptions import BifrostConfigError
 from airflow_provider_bifrost.storage.manifest import iter_result_items
-from airflow_provider_bifrost.triggers.job import BifrostJobTrigger
 from airflow_provider_bifrost.version_compat import AirflowFailException, TaskDeferred
+from tests.integration.job_helpers import (
+    DyingStore,
+    context,
+    gateway,
+    job,
+    run_job,
+    write_anthropic_requests,
+    write_requests,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,82 +32,7 @@ if TYPE_CHECKING:
     from airflow_provider_bifrost.testing.emulator import EmulatorClient
 
 DAGS = Path(__file__).parents[1] / "dags" / "bifrost_job_dags.py"
-OPENAI = {"model": "openai/gpt-4o-mini", "endpoint": "/v1/chat/completions"}
-
-
-@pytest.fixture
-def gateway(emulator: EmulatorClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> EmulatorClient:
-    monkeypatch.setenv("AIRFLOW_CONN_BIFROST_DEFAULT", json.dumps({"conn_type": "bifrost", "host": emulator.url}))
-    monkeypatch.setenv("AIRFLOW_VAR_BIFROST_OUTPUT_URI", f"file://{tmp_path}/out")
-    emulator.configure(timeline=(0.1, 0.4, 0.1))
-    return emulator
-
-
-def write_requests(path: Path, count: int, *, start: int = 0, pad: int = 0) -> Path:
-    with path.open("w") as sink:
-        for i in range(start, start + count):
-            body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * pad + str(i)}]}
-            sink.write(
-                json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions", "body": body})
-            )
-            sink.write("\n")
-    return path
-
-
-def context(try_number: int = 1, store: dict[str, Any] | None = None) -> Any:
-    pushed: dict[str, Any] = {}
-    ti = SimpleNamespace(
-        dag_id="jobs",
-        task_id="job",
-        run_id="manual__1",
-        map_index=-1,
-        try_number=try_number,
-        xcom_push=lambda key, value: pushed.__setitem__(key, value),
-        pushed=pushed,
-    )
-    ctx: dict[str, Any] = {"ti": ti}
-    if store is not None:
-        ctx["task_state_store"] = SimpleNamespace(
-            get=lambda key, default=None: store.get(key, default),
-            set=lambda key, value, **_: store.__setitem__(key, value),
-        )
-    return ctx
-
-
-def event_of(trigger: BifrostJobTrigger) -> dict[str, Any]:
-    async def first() -> dict[str, Any]:
-        async for event in trigger.run():
-            payload: dict[str, Any] = event.payload
-            return payload
-        raise AssertionError("no event")
-
-    return asyncio.run(first())
-
-
-def run_job(
-    operator: BifrostBatchJobOperator, ctx: Any, between: Callable[[dict[str, Any]], None] | None = None
-) -> tuple[Any, list[dict[str, Any]]]:
-    """Run a job as Airflow would: execute, then each deferral's trigger and execute_complete, to the end."""
-    events: list[dict[str, Any]] = []
-    try:
-        return operator.execute(ctx), events
-    except TaskDeferred as deferred:
-        pending = deferred
-    while True:
-        assert isinstance(pending.trigger, BifrostJobTrigger)
-        if between is not None:
-            between(pending.trigger.state)
-        event = event_of(pending.trigger)
-        events.append(event)
-        try:
-            return operator.execute_complete(ctx, event), events
-        except TaskDeferred as deferred:
-            pending = deferred
-
-
-def job(tmp_path: Path, **kwargs: Any) -> BifrostBatchJobOperator:
-    kwargs.setdefault("output_uri", f"file://{tmp_path}/out")
-    return BifrostBatchJobOperator(task_id="job", poll_interval=0.1, **{**OPENAI, **kwargs})
+__all__ = ["gateway"]  # the shared fixture, used by name
 
 
 @pytest.mark.usefixtures("airflow_db")
@@ -173,10 +103,11 @@ def test_a_part_that_fails_fails_the_job_after_exporting_the_others(gateway: Emu
         gateway.set_status(ids[1], "failed")
         gateway.set_status_many("completed", [ids[0], ids[2]])
 
-    with pytest.raises(AirflowFailException, match=r"part 1 \(batch \S+\) ended failed"):
+    with pytest.raises(AirflowFailException, match=r"part 2/3 \(batch \S+\) ended failed"):
         run_job(operator, ctx, between=finish)
     manifest = ctx["ti"].pushed["manifest"]
     assert [part["status"] for part in manifest["parts"]] == ["completed", "failed", "completed"]
+    assert [part["part"] for part in manifest["parts"]] == [1, 2, 3]
     assert manifest["counts"]["results"] == 20 and manifest["counts"]["missing"] == 10
     assert sorted(item["custom_id"] for item in iter_result_items(manifest)) == sorted(
         f"r{i}" for i in [*range(10), *range(20, 30)]
@@ -259,66 +190,48 @@ def test_the_taskflow_decorator_runs_a_generator_as_a_job(gateway: EmulatorClien
     assert sum(1 for _ in kept.open()) == 100
 
 
-class WorkerLost(Exception):
-    """The worker died: raised by a task state store at the save that follows a given create."""
-
-
-def test_a_part_created_but_not_saved_is_found_when_the_job_is_taken_up(
-    gateway: EmulatorClient, tmp_path: Path
+@pytest.mark.parametrize(
+    ("model", "writer"),
+    [("openai/gpt-4o-mini", write_requests), ("anthropic/claude-3-5-haiku", write_anthropic_requests)],
+    ids=["tagged", "fingerprint"],
+)
+def test_a_worker_lost_while_a_create_was_in_flight_never_submits_that_part_twice(
+    gateway: EmulatorClient, tmp_path: Path, model: str, writer: Callable[[Path, int], Path]
 ) -> None:
     gateway.configure(manual=True)
-    store: dict[str, Any] = {}
-    ctx = context(store=store)
-
-    def save(key: str, value: dict[str, Any], **_: Any) -> None:
-        if sum(part["batch_id"] is not None for part in value["parts"]) == 2:
-            raise WorkerLost  # the gateway made the second part's batch; the worker died before saving it
-        store[key] = value
-
-    ctx["task_state_store"].set = save
-    source = write_requests(tmp_path / "requests.jsonl", 30)
-    kwargs: dict[str, Any] = {"input_uri": f"file://{source}", "max_requests_per_batch": 10, "max_active_batches": 2}
-    with pytest.raises(WorkerLost):
-        job(tmp_path, **kwargs).execute(ctx)
+    source = writer(tmp_path / "requests.jsonl", 30)
+    store = DyingStore(die_after_creates=2)  # part 1's batch is created; the worker dies before it is saved
+    arguments = {"input_uri": f"file://{source}", "max_requests_per_batch": 10, "max_active_batches": 3}
+    with pytest.raises(SystemExit):
+        job(tmp_path, model=model, **arguments).execute(context(store=store))
+    saved = store.data["bifrost_job"]
+    assert saved["submitting"] == 1 and [p["batch_id"] is not None for p in saved["parts"]] == [True, False, False]
     assert len(gateway.batches()) == 2
-    assert [(p["batch_id"] is not None, p["sent_at"] is not None) for p in store["bifrost_job"]["parts"]] == [
-        (True, False),
-        (False, True),
-        (False, False),
-    ]
     gateway.configure(manual=False, timeline=(0.1, 0.3, 0.1))
     gateway.set_status_many("completed")
-    result, _ = run_job(job(tmp_path, **kwargs), context(try_number=2, store=store))
+    store.die_after_creates = 0
+    result, _ = run_job(job(tmp_path, model=model, **arguments), context(try_number=2, store=store))
     assert len(gateway.batches()) == 3, "one batch per part"
-    assert result["counts"]["results"] == 30 and result["counts"]["duplicated"] == 0
+    assert result["counts"]["results"] == 30 and result["counts"]["missing"] == 0
 
 
-@pytest.mark.parametrize(("fault", "batches"), [("lose_response", 3), ("drop", 1)])
-def test_a_lost_create_answer_in_a_wave_is_never_taken_for_another_parts_batch(
-    gateway: EmulatorClient, tmp_path: Path, fault: str, batches: int
+def test_a_lost_create_answer_on_a_fingerprint_provider_skips_the_jobs_other_parts(
+    gateway: EmulatorClient, tmp_path: Path
 ) -> None:
-    """Anthropic keeps no tag: the fingerprint (10 requests) must not match the part just submitted before."""
-    gateway.set_faults(
-        [
-            {"action": "delay", "method": "POST", "path": r"^/v1/batches$", "seconds": 0.0, "times": 1},
-            {"action": fault, "method": "POST", "path": r"^/v1/batches$", "times": 1},
-        ]
-    )
-    source = write_requests(tmp_path / "requests.jsonl", 30)
-    operator = BifrostBatchJobOperator(
-        task_id="job",
+    """Parts of equal size look alike; the lookup of a lost answer leaves out the parts the job already holds."""
+    source = write_anthropic_requests(tmp_path / "requests.jsonl", 30)
+    operator = job(
+        tmp_path,
         model="anthropic/claude-3-5-haiku",
         input_uri=f"file://{source}",
-        output_uri=f"file://{tmp_path}/out",
         max_requests_per_batch=10,
-        max_active_batches=2,
-        poll_interval=0.1,
+        max_active_batches=1,
     )
-    if fault == "drop":  # the gateway made nothing: the task fails to be retried, it reattaches to nothing
-        with pytest.raises(BifrostTransportError):
-            run_job(operator, context())
-    else:
-        result, _ = run_job(operator, context())
-        assert result["counts"]["results"] == 30 and result["counts"]["duplicated"] == 0
-        assert len({part["batch_id"] for part in result["parts"]}) == 3
-    assert len(gateway.batches()) == batches
+
+    def lose_the_next_answer(state: dict[str, Any]) -> None:
+        if sum(part["batch_id"] is not None for part in state["parts"]) == 2:
+            gateway.add_fault("lose_response", method="POST", path=r"^/v1/batches$", times=1)
+
+    result, _ = run_job(operator, context(), between=lose_the_next_answer)
+    assert len(gateway.batches()) == 3 and result["counts"]["results"] == 30
+    assert len(gateway.requests(r"^/v1/batches$", method="POST")) == 3

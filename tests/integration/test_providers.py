@@ -135,6 +135,10 @@ def test_several_fingerprint_matches_stop_the_task_naming_them(gateway: Emulator
     assert isinstance(raised.value, AirflowFailException)
     assert "Cancel the ones that are not this task's" in str(raised.value)
     assert len(gateway.batches()) == 2
+    gateway.set_status(other["id"], "cancelled")  # the advice, followed: the look-alike is no candidate any more
+    mine = next(batch["id"] for batch in gateway.batches() if batch["id"] != other["id"])
+    assert create(provider).execute(context(try_number=2)) == mine
+    assert len(gateway.batches()) == 2
 
 
 def test_the_bedrock_job_and_the_vertex_display_name_carry_the_tag(gateway: EmulatorClient) -> None:

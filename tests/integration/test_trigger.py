@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +68,21 @@ async def test_each_terminal_outcome_gives_exactly_one_event(
     assert (event["batch_id"], event["provider"], event["batch_status"]) == (batch["id"], provider, final)
     assert event["batch"]["request_counts"]["total"] == 4
     assert len(emulator.requests(f"/v1/batches/{batch['id']}$")) >= 2  # it really polled
+
+
+async def test_progress_goes_to_the_log_at_info_at_its_cadence_not_per_check(
+    emulator: EmulatorClient, conn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    batch = emulator.add_batch("openai", requests=40, timeline=(0.1, 1.5, 0.1))
+    with caplog.at_level(logging.INFO, logger="airflow_provider_bifrost.triggers.bifrost"):
+        (event,) = await events_of(trigger(conn, batch["id"], progress_every=0.5))
+    assert event["status"] == "success"
+    checks = len(emulator.requests(f"/v1/batches/{batch['id']}$"))
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "done (" in r.getMessage()]
+    progress = [line for line in lines if line.startswith(f"{batch['id']} in_progress: ")]
+    assert 2 <= len(progress) < checks / 2, (len(progress), checks)  # steady, far fewer lines than checks
+    assert any(re.search(r", [\d.,]+/s, about \d+ s left$", line) for line in progress), progress
+    assert lines[-1].startswith(f"Batch {batch['id']} completed: 40/40 done (100%)")
 
 
 async def test_failed_batch_event_carries_the_batch_errors(emulator: EmulatorClient, conn: str) -> None:
@@ -186,11 +203,14 @@ def test_serialize_round_trip_holds_no_secret() -> None:
         "max_consecutive_failures": 4,
         "failed_share_threshold": None,
         "not_found_until": None,
+        "progress_every": 60.0,
     }
     json.dumps(kwargs)
 
 
-@pytest.mark.parametrize("bad", [{"poll_interval": 0}, {"poll_interval": -5}, {"max_consecutive_failures": 0}])
+@pytest.mark.parametrize(
+    "bad", [{"poll_interval": 0}, {"poll_interval": -5}, {"max_consecutive_failures": 0}, {"progress_every": 0}]
+)
 def test_bad_arguments(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="must be"):
         BifrostBatchTrigger(batch_id="b", **bad)

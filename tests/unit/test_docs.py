@@ -281,10 +281,11 @@ def test_hand_written_python_block_runs(where: str, code: str) -> None:
 
 
 def key_paths(value: Any, prefix: str = "") -> set[str]:
-    """Every key path of a JSON value (``counts.results``, ``shards[].uri``...)."""
+    """Every key path of a JSON value (``counts.results``, ``shards[].uri``, ``usage.models.<model>.requests``...)."""
     if isinstance(value, dict):
         paths = set()
-        for key, item in value.items():
+        for name, item in value.items():
+            key = "<model>" if prefix == "usage.models." else name  # the models vary; their counts do not
             paths |= {f"{prefix}{key}"} | key_paths(item, f"{prefix}{key}.")
         return paths
     if isinstance(value, list) and value and isinstance(value[0], dict):
@@ -314,4 +315,9 @@ def test_manifest_example_has_the_fields_of_a_real_export(
     assert key_paths(example) == key_paths(manifest)
     assert list(example) == sorted(example), "the file has its keys sorted"
     documented = set(re.findall(r"^\| `([\w.]+)` \|", RESULTS_DOC.read_text(), flags=re.MULTILINE))
-    assert documented == {path for path in key_paths(manifest) if "[]" not in path and path != "counts"}
+    paths = {path for path in key_paths(manifest) if "[]" not in path and path != "counts"}
+    per_model = ("usage.models.<model>", "usage.total.")  # a model's counts and the total's: a table of their own
+    counts = {path.rsplit(".", 1)[1] for path in paths if path.startswith(per_model) and path.count(".") == 3}
+    counts |= {path.rsplit(".", 1)[1] for path in paths if path.startswith("usage.total.")}
+    assert counts == set(manifest["usage"]["total"])
+    assert documented == {path for path in paths if not path.startswith(per_model)} | counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -95,3 +96,61 @@ def test_what_counts_as_given(value: object, given: bool) -> None:
 def test_ids_that_cannot_be_an_id(bad: str) -> None:
     with pytest.raises(BifrostConfigError, match="batch_id"):
         validate_id(bad)
+
+
+# -- prices (BifrostBatchResultsOperator) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prices", "message"),
+    [
+        ([("gpt-4o", 1)], "prices must map each model to its price in US dollars per 1M tokens, got list"),
+        ("not json", "prices 'not json' is neither a dict nor a JSON object"),
+        ({"": {"input": 1, "output": 1}}, "a model name must be a non-empty string"),
+        ({"gpt-4o": 2.5}, "prices['gpt-4o'] must be a dict of input, output, cached_input, cache_write_input"),
+        (
+            {"gpt-4o": {"input": 1, "output": 1, "cache_input": 0.5}},
+            "unknown key 'cache_input' (did you mean 'cached_input'?)",
+        ),
+        ({"gpt-4o": {"input": 2.5}}, "prices['gpt-4o'] needs output (US dollars per 1M tokens)"),
+        (
+            {"gpt-4o": {"input": -1, "output": 1}},
+            "prices['gpt-4o']['input'] must be a number of US dollars per 1M tokens",
+        ),
+        ({"gpt-4o": {"input": True, "output": 1}}, "prices['gpt-4o']['input'] must be a number"),
+        ({"gpt-4o": {"input": "cheap", "output": 1}}, "prices['gpt-4o']['input'] must be a number"),
+        ({"gpt-4o": {"input": float("nan"), "output": 1}}, "prices['gpt-4o']['input'] must be a number"),
+    ],
+)
+def test_bad_prices_fail_when_the_dag_is_parsed(prices: object, message: str) -> None:
+    from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator
+
+    with pytest.raises(BifrostConfigError, match=re.escape(message) + r".* \(export\)$"):
+        BifrostBatchResultsOperator(task_id="export", batch_id="b", prices=prices)  # type: ignore[arg-type]
+
+
+def test_prices_are_read_as_numbers_and_templates_wait_for_rendering() -> None:
+    from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator
+    from airflow_provider_bifrost.validation import check_prices, untemplated
+
+    templated = {"gpt-4o": {"input": "{{ var.value.gpt_4o_input }}", "output": 10}}
+    operator = BifrostBatchResultsOperator(task_id="export", batch_id="b", prices=templated)
+    assert "prices" in operator.template_fields
+    assert check_prices(templated, literal=untemplated) == {"gpt-4o": {"output": 10.0}}
+    assert check_prices("{{ var.json.prices }}", literal=untemplated) == {}
+    rendered = '{"gpt-4o": {"input": "2.5", "output": 10, "cached_input": 1.25}}'  # a Variable's JSON
+    assert check_prices(rendered) == {"gpt-4o": {"input": 2.5, "output": 10.0, "cached_input": 1.25}}
+    with pytest.raises(BifrostConfigError, match="prices\\['gpt-4o'\\]\\['input'\\] must be a number"):
+        check_prices({"gpt-4o": {"input": "{{ unrendered }}", "output": 1}})
+
+
+def test_count_usage_is_a_boolean_and_prices_need_it() -> None:
+    from airflow_provider_bifrost.operators.bifrost import BifrostBatchResultsOperator
+
+    with pytest.raises(BifrostConfigError, match="count_usage must be True or False, got 'no'"):
+        BifrostBatchResultsOperator(task_id="export", batch_id="b", count_usage="no")  # type: ignore[arg-type]
+    with pytest.raises(BifrostConfigError, match="leave count_usage=True to get the cost, or drop prices"):
+        BifrostBatchResultsOperator(
+            task_id="export", batch_id="b", count_usage=False, prices={"m": {"input": 1, "output": 1}}
+        )
+    assert BifrostBatchResultsOperator(task_id="export", batch_id="b", count_usage=False).count_usage is False

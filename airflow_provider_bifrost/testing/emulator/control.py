@@ -116,13 +116,14 @@ async def set_status(
     batch_id: str,
     state: StateDep,
     status: Annotated[str, Body(embed=True)],
+    processed: Annotated[int | None, Body(embed=True, ge=0)] = None,
 ) -> dict[str, Any]:
-    """Force a batch's phase from now on (any string; the id may contain ``/``)."""
+    """Force a batch's phase from now on (any string; the id may contain ``/``), and how many requests ran."""
     batch = state.batches.get(batch_id)
     if batch is None:
         raise HTTPException(404, f"batch not found: {batch_id}")
     now = time.time()
-    batch.force_status(status, now)
+    batch.force_status(status, now, processed)
     return batch_object(batch, batch.view(now), "batch_retrieve")
 
 
@@ -262,6 +263,7 @@ class EmulatorClient:
         *,
         outcome: str | None = None,
         failed: int | None = None,
+        failure_codes: Sequence[int] | None = None,
         processed: int | None = None,
         timeline: tuple[float, float, float] | None = None,
         manual: bool | None = None,
@@ -293,6 +295,7 @@ class EmulatorClient:
         :param failed: how many requests fail (default: all for ``outcome="failed"``, else the
             config's ``failed_requests``); ``failed=requests`` with the default outcome is an
             OpenAI batch that completed with every request failed (no ``output_file_id``).
+        :param failure_codes: the HTTP status of each failed request, in turn (default: the config's).
         :param processed: how many requests ran before the outcome (default: all).
         :param timeline: ``(validating, in_progress, finalizing)`` seconds (default: the config's).
         :param manual: stay ``in_progress`` until :meth:`set_status`.
@@ -320,6 +323,7 @@ class EmulatorClient:
             "requests": requests if isinstance(requests, int) else list(requests),
             "outcome": outcome,
             "failed": failed,
+            "failure_codes": list(failure_codes) if failure_codes is not None else None,
             "processed": processed,
             "timeline": timeline,
             "manual": manual,
@@ -357,15 +361,18 @@ class EmulatorClient:
             "POST", "/blobs", json={"url": url, "requests": requests if isinstance(requests, int) else list(requests)}
         )
 
-    def set_status(self, batch_id: str, status: str) -> dict[str, Any]:
+    def set_status(self, batch_id: str, status: str, *, processed: int | None = None) -> dict[str, Any]:
         """Force a batch's phase now (e.g. ``completed``, ``cancelled``, ``paused``); returns the batch.
 
         The provider shows it as it would (``completed`` is Anthropic's ``ended``); a string that
         is not a phase is sent as it is. Final phases ``completed``/``ended``/``failed``/``expired``/
         ``partially_completed`` mark the batch's requests processed; others keep the progress it had.
+        ``processed`` says how many requests ran instead (e.g. a batch that expired half-way: the
+        others expired or have no result, as the provider shows it).
         """
         path = f"/batches/{quote(batch_id, safe='')}/status"
-        result: dict[str, Any] = self._call("POST", path, json={"status": status})
+        body: dict[str, Any] = {"status": status} | ({"processed": processed} if processed is not None else {})
+        result: dict[str, Any] = self._call("POST", path, json=body)
         return result
 
     def set_status_many(self, status: str, batch_ids: Sequence[str] | None = None) -> int:

@@ -298,3 +298,25 @@ def create_error(
     if has_blob and provider != "azure":
         return f"input_blob is only supported by the Azure batch API, not by the {name} batch API"
     return None
+
+
+#: How Anthropic names a failed request's HTTP status in ``error.code`` (the reference gives the item shapes,
+#: not the codes: these are Anthropic's own error types; any other status is an ``api_error``).
+ANTHROPIC_ERROR_TYPES: Final = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+#: OpenAI's ``body.error`` ``(type, code)`` of a failed request's error-file line, by HTTP status (any other
+#: status is a ``server_error``).
+OPENAI_ERROR_KINDS: Final = {
+    400: ("invalid_request_error", "invalid_value"),
+    408: ("timeout", "request_timeout"),
+    429: ("requests", "rate_limit_exceeded"),
+}

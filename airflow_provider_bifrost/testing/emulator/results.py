@@ -34,7 +34,7 @@ from itertools import islice
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bifrost.testing.emulator.providers import gemini_state
+from airflow_provider_bifrost.testing.emulator.providers import ANTHROPIC_ERROR_TYPES, OPENAI_ERROR_KINDS, gemini_state
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 CHUNK_SIZE = 64 * 1024
 _CURSOR = re.compile(r"cursor_(\d+)")
-_FAILED_MESSAGE = "Invalid request %(raw)s: failed on purpose by the Bifrost emulator."
+_FAILED_MESSAGE = "Request %(raw)s: failed on purpose by the Bifrost emulator."
 # Per-item values, in the order BatchContent._values returns them.
 _FIELDS = ("cid", "raw", "i", "pad", "usage")
 _FIELD = re.compile(r"(?<!%)%\((\w+)\)[sd]")
@@ -150,41 +150,43 @@ class BatchContent:
         text = "Answer %(i)d to %(raw)s. %(pad)s"
         message = self._message_template(token, text)
         failure = '"message":"' + _FAILED_MESSAGE + '"'
-        self._error: _Template | None = None
+        self._errors: dict[int, _Template] = {}  # failed requests' templates, by HTTP status
+        self._error_lines: dict[int, _Template] = {}  # openai/azure: the error file's lines, by HTTP status
         self._unprocessed: _Template | None = None
+        codes = sorted(set(batch.failure_codes))
         if provider == "anthropic":
             self._ok = _Template('{"custom_id":%(cid)s,"result":{"type":"succeeded","message":' + message + "}}")
-            self._error = _Template(
-                '{"custom_id":%(cid)s,"result":{"type":"errored"},"error":{"code":"invalid_request_error",'
-                + failure
-                + "}}"
-            )
+            for code in codes:
+                kind = ANTHROPIC_ERROR_TYPES.get(code, "api_error")
+                self._errors[code] = _Template(
+                    '{"custom_id":%(cid)s,"result":{"type":"errored"},"error":{"code":"' + kind + '",' + failure + "}}"
+                )
             left = "expired" if view.status == "expired" else "canceled"
             self._unprocessed = _Template('{"custom_id":%(cid)s,"result":{"type":"' + left + '"}}')
         elif provider == "bedrock":
             body = message.replace('"msg_', '"msg_bdrk_', 1)
             self._ok = _Template('{"custom_id":%(cid)s,"response":{"status_code":200,"body":' + body + "}}")
-            self._error = _Template(
-                '{"custom_id":%(cid)s,"response":{"status_code":400},"error":{"code":"400",' + failure + "}}"
-            )
+            for code in codes:
+                error = (
+                    f'{{"custom_id":%(cid)s,"response":{{"status_code":{code}}},"error":{{"code":"{code}",{failure}}}}}'
+                )
+                self._errors[code] = _Template(error)
         elif provider in ("gemini", "vertex"):
             body = self._gemini_template(text) if provider == "gemini" else self._vertex_template(token, text)
             self._ok = _Template('{"custom_id":%(cid)s,"response":{"status_code":200,"body":' + body + "}}")
-            self._error = _Template('{"custom_id":%(cid)s,"error":{"code":"400",' + failure + "}}")
+            for code in codes:
+                self._errors[code] = _Template(f'{{"custom_id":%(cid)s,"error":{{"code":"{code}",{failure}}}}}')
         else:  # openai, azure: the output file's lines, without OpenAI's own line id and error
             body = self._openai_body_template(token, text)
             request_id = '"request_id":"req_' + token + '_%(i)d"'
             ok_response = '{"status_code":200,' + request_id + ',"body":' + body + "}"
-            failed_response = (
-                '{"status_code":400,'
-                + request_id
-                + ',"body":{"error":{"message":"'
-                + _FAILED_MESSAGE
-                + '","type":"invalid_request_error","code":"invalid_value"}}}'
-            )
             line_start = '{"id":"batch_req_' + token + '_%(i)d","custom_id":%(cid)s,"response":'
             self._output_line = _Template(line_start + ok_response + ',"error":null}')
-            self._error_line = _Template(line_start + failed_response + ',"error":null}')
+            for code in codes:
+                kind, error_code = OPENAI_ERROR_KINDS.get(code, ("server_error", "server_error"))
+                error = f'{{"message":"{_FAILED_MESSAGE}","type":"{kind}","code":"{error_code}"}}'
+                failed_response = f'{{"status_code":{code},{request_id},"body":{{"error":{error}}}}}'
+                self._error_lines[code] = _Template(line_start + failed_response + ',"error":null}')
             self._input_line = _Template(self._input_template())
             self._ok = _Template('{"custom_id":%(cid)s,"response":' + ok_response + "}")
         self._pad_len = 0
@@ -281,16 +283,24 @@ class BatchContent:
         return iter(range(start, self.view.processed))
 
     def _result_items(self, indices: Iterable[int]) -> Iterator[str]:
-        if self._error is None:
+        if not self._errors:
             return _render(self._ok, self._values, indices)
         return self._mixed_items(indices)
 
     def _mixed_items(self, indices: Iterable[int]) -> Iterator[str]:
         processed, failed = self.view.processed, self._failed
-        ok, error, unprocessed = self._ok, self._error or self._ok, self._unprocessed or self._ok
+        ok, errors, unprocessed = self._ok, self._errors, self._unprocessed or self._ok
+        failure_code = self.batch.failure_code
         for i in indices:
-            template = unprocessed if i >= processed else error if i in failed else ok
+            template = unprocessed if i >= processed else errors[failure_code(i)] if i in failed else ok
             yield template(self._values(i))
+
+    def _error_file_lines(self, processed: int) -> Iterator[str]:
+        lines, failure_code, values = self._error_lines, self.batch.failure_code, self._values
+        for i in self.batch.failed:
+            if i >= processed:
+                return
+            yield lines[failure_code(i)](values(i))
 
     def results(self, after: str | None, page_size: int | None, *, info_placeholder: bool = False) -> Iterator[bytes]:
         """The ``/results`` document (one page of it when ``page_size`` is set), as byte chunks.
@@ -344,7 +354,7 @@ class BatchContent:
         elif kind == "output":
             template, indices = self._output_line, (i for i in range(processed) if i not in failed)
         else:
-            template, indices = self._error_line, (i for i in self.batch.failed if i < processed)
+            return _line_chunks(self._error_file_lines(processed), self._per_chunk)
         return _line_chunks(_render(template, self._values, indices), self._per_chunk)
 
 

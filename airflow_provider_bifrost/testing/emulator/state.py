@@ -18,7 +18,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt
 
@@ -83,6 +83,9 @@ class EmulatorConfig(BaseModel):
     :param manual: default for new batches: stay ``in_progress`` until a status is forced.
     :param outcome: default final phase (None: ``completed``, which Anthropic shows as ``ended``).
     :param failed_requests: default number of failed requests per batch created through the gateway.
+    :param failure_codes: the HTTP status each failed request ends with, in turn (the first failed request
+        the first code, the next the second...): 400 an invalid request, 429 rate limited, 500/503 a server
+        error, 408/504 a timeout; each provider writes it in its own item shape.
     :param item_bytes: default approximate size of one result item (None: natural size, ~500 bytes).
     :param cancel_delay: seconds a cancelled batch stays ``cancelling``.
     :param results_page_size: page the results route (``has_more``/``next_cursor``); None: one document.
@@ -113,6 +116,7 @@ class EmulatorConfig(BaseModel):
     manual: bool = False
     outcome: str | None = None
     failed_requests: int = Field(default=0, ge=0)
+    failure_codes: list[Annotated[int, Field(ge=400, le=599)]] = Field(default_factory=lambda: [400], min_length=1)
     item_bytes: int | None = Field(default=None, ge=0)
     cancel_delay: NonNegativeFloat = 0.0
     results_page_size: int | None = Field(default=None, ge=1)
@@ -138,6 +142,7 @@ class BatchSpec(BaseModel):
     :param outcome: final phase reached at the end of the timeline (``completed``, ``failed``,
         ``expired``, ``cancelled``, ``partially_completed`` or ``PartiallyCompleted``, any string).
     :param failed: number of failed requests (default: all when ``outcome="failed"``, else config).
+    :param failure_codes: the HTTP status of each failed request, in turn (default: the config's).
     :param processed: requests that ran before the outcome (default: all of them, or as many as
         had run when the batch was cancelled).
     :param timeline: ``(validating, in_progress, finalizing)`` seconds.
@@ -167,6 +172,7 @@ class BatchSpec(BaseModel):
     metadata: dict[str, str] | None = None
     outcome: str | None = None
     failed: int | None = Field(default=None, ge=0)
+    failure_codes: list[Annotated[int, Field(ge=400, le=599)]] | None = Field(default=None, min_length=1)
     processed: int | None = Field(default=None, ge=0)
     timeline: Timeline | None = None
     manual: bool | None = None
@@ -211,6 +217,7 @@ class Batch:
     metadata: dict[str, str] | None
     custom_ids: list[str]
     failed: list[int]  # sorted indices of the requests that fail
+    failure_codes: list[int]  # the status of each failed request, in turn
     outcome: str
     processed_at_end: int  # requests that have run once the outcome is reached
     timeline: tuple[float, float, float] | None  # None: manual
@@ -237,6 +244,10 @@ class Batch:
     def failed_before(self, processed: int) -> int:
         """Number of failed requests among the first ``processed`` ones."""
         return bisect.bisect_left(self.failed, processed)
+
+    def failure_code(self, index: int) -> int:
+        """The HTTP status failed request ``index`` ends with."""
+        return self.failure_codes[bisect.bisect_left(self.failed, index) % len(self.failure_codes)]
 
     def view(self, now: float) -> BatchView:
         """The batch at time ``now`` (unix seconds)."""
@@ -275,10 +286,13 @@ class Batch:
         self.cancelled_after = now + delay
         return self.frozen
 
-    def force_status(self, status: str, now: float) -> BatchView:
-        """Set any phase or status string from now on (final ones like ``completed`` process the batch)."""
+    def force_status(self, status: str, now: float, processed: int | None = None) -> BatchView:
+        """Set any phase or status string from now on (final ones like ``completed`` process the batch, unless
+        ``processed`` says how many requests ran)."""
         current = self.view(now)
-        processed = self.processed_at_end if status in FULLY_PROCESSED_PHASES else current.processed
+        if processed is None:
+            processed = self.processed_at_end if status in FULLY_PROCESSED_PHASES else current.processed
+        processed = min(processed, self.total)
         stamps = dict(current.stamps)
         if status in STAMP_FIELDS:
             stamps[STAMP_FIELDS[status]] = now
@@ -412,6 +426,7 @@ class EmulatorState:
             metadata=metadata,
             custom_ids=custom_ids,
             failed=sorted(self._rng.sample(range(n_processed), n_failed)),
+            failure_codes=list(spec.failure_codes or cfg.failure_codes),
             outcome=outcome,
             processed_at_end=n_processed,
             timeline=None if manual else (spec.timeline or cfg.timeline),

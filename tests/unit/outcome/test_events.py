@@ -57,6 +57,14 @@ def test_the_poll_decision_closes_with_the_same_line(caplog: pytest.LogCaptureFi
     assert line.startswith("Batch batch_1 completed: ") and "the task fails" in line and "succeeds" not in line
 
 
+@pytest.mark.parametrize(("status", "failed"), [("completed", 6), ("failed", 0)])
+def test_a_job_parts_closing_line_names_the_part_and_leaves_the_verdict_to_the_job(status: str, failed: int) -> None:
+    event = terminal_event(batch(status, failed=failed), "openai")
+    line = closing_line(event, 0.5, part_of="Job job-1 part 2/5")
+    assert line.startswith(f"Job job-1 part 2/5: batch batch_1 {status}: ")
+    assert "the task" not in line
+
+
 @pytest.mark.parametrize(("permanent", "cls"), [(True, AirflowFailException), (False, AirflowException)])
 def test_an_error_event_fails_at_once_only_when_permanent(permanent: bool, cls: type[Exception]) -> None:
     event = make_event("error", "batch_1", "openai", message="HTTP 401", permanent=permanent)

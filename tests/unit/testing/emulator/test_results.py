@@ -236,3 +236,29 @@ def test_large_results_document_streams(emu: EmulatorClient, http: httpx.Client)
     print(f"\n{count} items, {size / 1e6:.0f} MB in {elapsed:.2f} s: {size / 1e6 / elapsed:.0f} MB/s")
     assert items == count
     assert size > count * 900
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_failed_requests_end_with_each_failure_code_in_turn(
+    emu: EmulatorClient, http: httpx.Client, provider: str
+) -> None:
+    batch = get_batch(
+        http, emu.add_batch(provider, 12, failed=6, failure_codes=[429, 400, 500], timeline=INSTANT)["id"], provider
+    )
+    if provider in ("openai", "azure"):
+        response = http.get(f"/v1/files/{batch['error_file_id']}/content", params={"provider": provider})
+        items = [json.loads(line) for line in response.text.splitlines()]
+        codes = [item["response"]["status_code"] for item in items]
+        kinds = [item["response"]["body"]["error"]["code"] for item in items]
+        assert kinds[:3] == ["rate_limit_exceeded", "invalid_value", "server_error"]
+    else:
+        items = [item for item in results(http, batch["id"], provider=provider)["results"] if item.get("error")]
+        codes = [item["error"]["code"] for item in items]
+        if provider == "anthropic":
+            assert all(item["result"]["type"] == "errored" for item in items)
+            codes = [{"rate_limit_error": 429, "invalid_request_error": 400, "api_error": 500}[c] for c in codes]
+        else:
+            codes = [int(code) for code in codes]
+        if provider == "bedrock":
+            assert [item["response"]["status_code"] for item in items] == codes
+    assert codes == [429, 400, 500, 429, 400, 500]
