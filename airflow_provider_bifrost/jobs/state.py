@@ -2,9 +2,10 @@
 A job's state between its tries and deferrals: its plan, each part's batch and last known status.
 
 The state is JSON-safe and small (a few hundred bytes a part): it rides in the job trigger's arguments and
-events, and, on Airflow 3.3+, in the task state store after every submission, so a task whose worker dies
-between two submissions finds its parts again exactly. Without a saved state, each part is found by its own
-tag (:func:`part_tag`), as the create operator finds its batch.
+events, and, on Airflow 3.3+, in the task state store before and after every submission, so a task whose worker
+dies between two submissions finds its parts again exactly (the part whose create was in flight is looked up,
+:attr:`JobState.submitting`). Without a saved state, each part is found by its own tag (:func:`part_tag`), as
+the create operator finds its batch.
 """
 
 from __future__ import annotations
@@ -130,6 +131,8 @@ class JobState:
     :param submitting: the part whose create request is in flight: saved before the request is sent and
         cleared once its batch is recorded, so a try that takes the state up after a lost worker looks for
         that part's batch before submitting it.
+    :param submitting_at: when that part's submission began (unix seconds): its batch, if the gateway made it,
+        was created after it, so a fingerprint lookup looks no earlier (a look-alike from before is not its).
     :param rounds: the resubmission rounds so far (their parts follow the input's in ``parts``).
     """
 
@@ -140,6 +143,7 @@ class JobState:
     started_at: float = field(default_factory=time.time)
     submitting: int | None = None
     rounds: list[RoundState] = field(default_factory=list)
+    submitting_at: float | None = None
 
     @classmethod
     def new(cls, job_key: str, provider: str, plan: Plan) -> JobState:
@@ -170,7 +174,16 @@ class JobState:
         parts = [PartState(**part) for part in data["parts"]]
         plan = Plan.from_dict(data["plan"])
         rounds = [RoundState.from_dict(round_) for round_ in data.get("rounds") or ()]
-        return cls(data["job_id"], data["provider"], plan, parts, data["started_at"], data.get("submitting"), rounds)
+        return cls(
+            data["job_id"],
+            data["provider"],
+            plan,
+            parts,
+            data["started_at"],
+            data.get("submitting"),
+            rounds,
+            data.get("submitting_at"),
+        )
 
     @property
     def round(self) -> int:

@@ -143,7 +143,8 @@ class PartSubmitter:
         if state.submitting is None:
             return
         part = state.parts[state.submitting]
-        if part.batch_id is None and (found := self._find(context, state, part, submitted_at=None)) is not None:
+        since = state.submitting_at  # its batch, if made, is no older (None: a state saved without it)
+        if part.batch_id is None and (found := self._find(context, state, part, submitted_at=since)) is not None:
             part.batch_id = found
             self.log.info(
                 "Job %s %s: its create was in flight when the earlier try ended; its batch is %s",
@@ -151,7 +152,7 @@ class PartSubmitter:
                 state.part_name(part),
                 found,
             )
-        state.submitting = None
+        state.submitting = state.submitting_at = None
 
     def recover(self, context: Context, state: JobState, parts: list[PartState] | None = None) -> None:
         """

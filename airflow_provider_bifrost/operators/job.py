@@ -336,10 +336,11 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
             waiting = state.waiting()
             while waiting and len(state.active()) < self.max_active_batches:
                 part = waiting.pop(0)
-                state.submitting = part.index  # saved first: a try after a lost worker looks this part up
+                # saved first: a try after a lost worker looks this part up, among batches made since now
+                state.submitting, state.submitting_at = part.index, time.time()
                 self._save(context, state)
                 submitter.submit(context, state, part)
-                state.submitting = None
+                state.submitting = state.submitting_at = None
                 self._save(context, state)
             if state.active():
                 break

@@ -367,12 +367,17 @@ class AirflowStandalone:
     def kill_task_process(self, dag_id: str, run_id: str, task_id: str) -> list[int]:
         """``kill -9`` the process running a task's current try (its title is ``airflow worker -- <ti id>``);
         the pids killed."""
+        return self.signal_task_process(dag_id, run_id, task_id, signal.SIGKILL)
+
+    def signal_task_process(self, dag_id: str, run_id: str, task_id: str, signum: int) -> list[int]:
+        """Send ``signum`` to the process running a task's current try (e.g. SIGSTOP to freeze it mid-call,
+        then SIGKILL); the pids signalled."""
         ti = self.task_instance(dag_id, run_id, task_id)
         assert ti is not None, f"no task instance {dag_id}.{task_id} in {run_id}"
         pids = self.find_processes(f"airflow worker -- {uuid.UUID(str(ti['id']))}")
         assert pids, f"no process runs {task_id} ({ti['id']})\n{self.diagnostics(dag_id, run_id)}"
         for pid in pids:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signum)
         return pids
 
     def kill_triggerer(self, timeout: float = 30.0) -> list[int]:

@@ -177,6 +177,16 @@ def test_a_new_state_round_trips_too() -> None:
     assert JobState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
 
 
+def test_the_part_in_flight_round_trips_and_a_state_saved_without_its_moment_reads_none() -> None:
+    state = job(3, 2)
+    state.submitting, state.submitting_at = 1, 1_700_000_000.25
+    again = JobState.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert (again.submitting, again.submitting_at) == (1, 1_700_000_000.25)
+    older = state.to_dict()
+    del older["submitting_at"]
+    assert (JobState.from_dict(older).submitting, JobState.from_dict(older).submitting_at) == (1, None)
+
+
 # -- when a finished job fails --------------------------------------------------------------------
 
 

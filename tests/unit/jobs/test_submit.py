@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -192,3 +193,25 @@ def test_a_retry_stops_when_two_untagged_parts_of_one_size_were_submitted(gatewa
     assert "trigger a new DAG run" in str(raised.value)
     assert [part.batch_id for part in retry.parts] == [None, None]
     assert len(gateway.batches()) == 2
+
+
+@pytest.mark.parametrize("made", [True, False], ids=["made", "never-made"])
+def test_a_part_in_flight_when_the_worker_was_lost_is_looked_for_only_among_batches_made_since(
+    gateway: EmulatorClient, made: bool
+) -> None:
+    """
+    Anthropic keeps no tag: a batch of the same size made earlier in the run (another task's) also fits the
+    part's fingerprint. It predates the part's submission, so it is never taken for the part's batch.
+    """
+    look_alike = gateway.add_batch("anthropic", 2, manual=True, age=600)["id"]
+    source, state = job("anthropic", requests("anthropic", 4), max_requests=2)
+    parts = submitter("anthropic", source)
+    parts.submit(context(), state, state.parts[0])
+    state.submitting, state.submitting_at = 1, time.time()
+    saved = JobState.from_dict(json.loads(json.dumps(state.to_dict())))  # what the worker saved, then was lost
+    if made:  # the gateway made the part's batch; its answer died with the worker
+        parts.submit(context(), state, state.parts[1])
+    submitter("anthropic", source).resume(context(try_number=2), saved)
+    assert saved.parts[1].batch_id == (state.parts[1].batch_id if made else None) != look_alike
+    assert (saved.submitting, saved.submitting_at) == (None, None)
+    assert len(gateway.batches()) == (3 if made else 2)
