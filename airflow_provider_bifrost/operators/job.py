@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_bifrost.assets import announce, declare_output_asset
 from airflow_provider_bifrost.constants import (
     DEFAULT_COMPLETION_WINDOW,
     DEFAULT_CONN_NAME,
@@ -49,7 +50,7 @@ from airflow_provider_bifrost.version_compat import AirflowException, AirflowFai
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from airflow.sdk import Context
+    from airflow.sdk import Asset, Context
 
     from airflow_provider_bifrost.jobs.source import RequestSource
     from airflow_provider_bifrost.jobs.state import JobState
@@ -116,6 +117,9 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
     :param count_usage: count the token usage per model over the whole job (the manifest's ``usage``).
     :param prices: per model, US dollars per million tokens, for the cost of that usage (templated); see
         :class:`~airflow_provider_bifrost.operators.results.BifrostBatchResultsOperator`.
+    :param output_asset: announce the export as an Airflow Asset when the job succeeds: ``True`` (the Asset is
+        ``output_uri``, which may then not be templated) or an ``Asset``; the event's extra holds the manifest's key
+        figures, the parts' batches and, with resubmission, the rounds. Needs ``output_uri``.
     """
 
     template_fields: Sequence[str] = (
@@ -170,6 +174,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
         resubmit_failed: int = 0,
         count_usage: bool = True,
         prices: dict[str, dict[str, Any]] | str | None = None,
+        output_asset: bool | Asset = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -221,6 +226,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
                     "_rounds/ for every try of the task, and the rounds are exported there as one."
                 )
             self._check_arguments(rendered=False)
+            self.output_asset = declare_output_asset(self, output_asset, output_uri)
         except BifrostConfigError as exc:
             raise BifrostConfigError(f"{self._who}: {exc}") from None
 
@@ -437,6 +443,7 @@ class BifrostBatchJobOperator(BifrostHookMixin, BaseOperator):
             if self.output_uri is not None:
                 context["ti"].xcom_push(key="manifest", value=result)
             raise AirflowFailException(f"Job {state.job_id}: {'; '.join(problems)}. The export holds what it produced.")
+        announce(context, self.output_asset, result, self.log)
         return result
 
     def _source(self) -> RequestSource:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_bifrost.assets import announce, declare_output_asset
 from airflow_provider_bifrost.constants import DEFAULT_CONN_NAME, DEFAULT_MAX_XCOM_RESULTS
 from airflow_provider_bifrost.exceptions import BifrostConfigError
 from airflow_provider_bifrost.mixins import BifrostHookMixin
@@ -30,7 +31,7 @@ from airflow_provider_bifrost.version_compat import AirflowException, AirflowFai
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from airflow.sdk import Context
+    from airflow.sdk import Asset, Context
 
 
 class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
@@ -71,6 +72,9 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
     :param prices: per model, US dollars per million tokens: ``{"gpt-4o-mini": {"input": 0.15, "output": 0.6}}``,
         optionally ``cached_input`` and ``cache_write_input`` (each the input price when not given); a model is
         named as the results name it, or as ``<provider>/<model>`` (templated; a JSON object in a string is read).
+    :param output_asset: announce the export as an Airflow Asset, for DAGs scheduled on new results: ``True`` (the
+        Asset is ``output_uri``, which may then not be templated) or an ``Asset``; the event's extra holds the
+        manifest's key figures (:func:`~airflow_provider_bifrost.assets.asset_extra`). Needs ``output_uri``.
     """
 
     template_fields: Sequence[str] = ("batch_id", "provider", "output_uri", "output_conn_id", "prices")
@@ -91,6 +95,7 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
         export_partial: bool = False,
         count_usage: bool = True,
         prices: dict[str, dict[str, Any]] | str | None = None,
+        output_asset: bool | Asset = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -117,6 +122,7 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
         self.export_partial = export_partial
         self.count_usage = count_usage
         self.prices = prices
+        self.output_asset = declare_output_asset(self, output_asset, output_uri, f" ({self.task_id})")
 
     def execute(self, context: Context) -> Any:
         """Check the batch is finished, then export its results to XCom or storage."""
@@ -160,9 +166,11 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
                 f"output_uri rendered {self.output_uri!r}: give a storage URI (e.g. s3://bucket/prefix), or leave "
                 "output_uri unset (None) to return the results through XCom."
             )
-        return export.to_storage(
+        manifest = export.to_storage(
             self.output_uri,
             self.output_conn_id or None,
             results_per_file=self.results_per_file,
             compression=self.compression,  # type: ignore[arg-type]
         )
+        announce(context, self.output_asset, manifest, self.log)
+        return manifest

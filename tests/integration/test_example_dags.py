@@ -28,6 +28,8 @@ EXAMPLE_DAG_IDS = {
     "example_bifrost_vertex",
     "example_bifrost_job",
     "example_bifrost_job_taskflow",
+    "example_bifrost_assets_producer",
+    "example_bifrost_assets_consumer",
 }
 
 
@@ -147,3 +149,40 @@ def test_job_taskflow_decorator_runs_the_function_as_a_job(
     assert report == {"results": 1_200, "succeeded": 1_200, "missing": 0, "unexpected": 0}
     (staged,) = (tmp_path / "out").glob("job-*/_requests.jsonl")
     assert sum(1 for _ in staged.open()) == 1_200
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_assets_producer_announces_its_export_and_the_consumer_reads_it(
+    examples: DagBag, gateway: EmulatorClient, tmp_path: Path
+) -> None:
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    producer = examples.get_dag("example_bifrost_assets_producer")
+    consumer = examples.get_dag("example_bifrost_assets_consumer")
+    (asset,) = producer.get_task("classify").outlets
+    assert list(consumer.timetable.asset_condition.objects) == [asset]
+    gateway.configure(failed_requests=4)
+
+    run = producer.test()
+    assert run.state == "success", states_of(run)
+    (manifest_file,) = (tmp_path / "out").glob("job-*/_manifest.json")
+    manifest = json.loads(manifest_file.read_text())
+    with create_session() as session:
+        asset_id = session.scalar(select(AssetModel.id).where(AssetModel.name == asset.name))
+        events = session.scalars(
+            select(AssetEvent).where(AssetEvent.asset_id == asset_id, AssetEvent.source_run_id == run.run_id)
+        ).all()
+        queued = session.scalars(select(AssetDagRunQueue.target_dag_id).where(AssetDagRunQueue.asset_id == asset_id))
+        assert consumer.dag_id in set(queued)  # the consumer is due a run on the new results
+    (event,) = events
+    assert event.source_task_id == "classify"
+    assert event.extra["manifest_uri"] == f"file://{manifest_file}"
+    assert event.extra["job_id"] == manifest["job_id"] and event.extra["batch_ids"] == [gateway.batches()[0]["id"]]
+    assert event.extra["counts"] == manifest["counts"] and event.extra["counts"]["succeeded"] == 36
+
+    run = consumer.test()
+    assert run.state == "success", states_of(run)
+    summary = run.get_task_instance("summarize").xcom_pull(task_ids="summarize")
+    assert summary == {"job_id": manifest["job_id"], "results": 40, "answered": 36}

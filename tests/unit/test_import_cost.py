@@ -76,12 +76,13 @@ with DAG("import_cost", schedule=None):
     )
     wait = BifrostBatchSensor(task_id="wait", batch_id="{{ ti.xcom_pull('create') }}", provider="openai")
     export = BifrostBatchResultsOperator(
-        task_id="export", batch_id="batch-1", output_uri="file:///tmp/out", compression="gzip", results_per_file=10
+        task_id="export", batch_id="batch-1", output_uri="file:///tmp/out", compression="gzip", results_per_file=10,
+        output_asset=True,
     )
     create >> wait >> export
     BifrostBatchJobOperator(
         task_id="job", model="anthropic/claude-3-5-haiku", input_uri="s3://bucket/requests/*.jsonl",
-        output_uri="s3://bucket/out", max_active_batches=8,
+        output_uri="s3://bucket/out", max_active_batches=8, output_asset=True,
     )
 try:
     BifrostCreateBatchOperator(task_id="bad", model="openai/gpt-4o-mini", endpoint="/v1/chat/completions",

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2] / PACKAGE
 #: What a DAG file imports (the operator and sensor modules) and what they may import at module level.
 LIGHT = (
     "",
+    "assets",
     "constants",
     "creation",
     "exceptions",
