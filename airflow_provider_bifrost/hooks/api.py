@@ -65,7 +65,7 @@ def build_create_body(
     custom: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """
-    Check batch-creation parameters (:func:`~airflow_provider_bifrost.validation.check_create_arguments`)
+    Check batch-creation parameters (:func:`~airflow_provider_bifrost.creation.check_create_arguments`)
     and build the ``POST /v1/batches`` body.
 
     :param model: ``"provider/model"``, or the model name with ``provider`` given.

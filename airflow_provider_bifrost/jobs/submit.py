@@ -21,14 +21,13 @@ from airflow_provider_bifrost.idempotency import (
     find_tagged_batches,
     tagged,
 )
-from airflow_provider_bifrost.jobs.source import line_request
+from airflow_provider_bifrost.jobs.source import RequestSource, line_request
 from airflow_provider_bifrost.jobs.state import job_identity, part_tag
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_bifrost.hooks.bifrost import BifrostHook
-    from airflow_provider_bifrost.jobs.source import RequestSource
     from airflow_provider_bifrost.jobs.state import JobState, PartState
     from airflow_provider_bifrost.providers import ProviderProfile
 
@@ -67,8 +66,6 @@ class PartSubmitter:
         """
         if not part.round:
             return self.source
-        from airflow_provider_bifrost.jobs.source import RequestSource
-
         return RequestSource(input_uri=state.rounds[part.round - 1].input_uri, conn_id=self.rounds_conn_id)
 
     def submit(self, context: Context, state: JobState, part: PartState) -> None:
