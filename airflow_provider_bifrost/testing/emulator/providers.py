@@ -245,16 +245,17 @@ def resolve_bare_file_id(provider: str, file_id: str) -> str | None:
 # --- metadata retention -----------------------------------------------------------------------
 
 
-def listed_metadata(provider: str, metadata: dict[str, str] | None, job_name: str, model: str) -> dict[str, str] | None:
+def listed_metadata(provider: str, metadata: dict[str, str] | None, job_name: str) -> dict[str, str] | None:
     """The ``metadata`` the gateway sends back for a batch: what each provider kept.
 
-    OpenAI/Azure keep it all; Bedrock keeps only the job's name (and reports its model id);
+    OpenAI/Azure keep it all; Bedrock keeps only the job's name (the reference's "only ``job_name``": the
+    gateway's code also fills a ``model_id``, which the reference leaves out, and so does the emulator);
     Anthropic, Gemini and Vertex drop it (Vertex lists ``display_name`` instead).
     """
     if provider in OPENAI_STYLE:
         return metadata
     if provider == "bedrock":
-        return {"job_name": job_name, "model_id": model}
+        return {"job_name": job_name}
     return None
 
 

@@ -10,7 +10,7 @@ gateway omits an empty field (Go ``omitempty``). Unix-second timestamps througho
 - Anthropic: ``processing_status``, ``results_url`` once ended, ``expires_at``, ``completed_at``
   (its ``ended_at``), ``cancelling_at``; no metadata.
 - Bedrock: ``input_file_id`` and ``output_file_id`` (``s3://`` URIs; the output prefix from the
-  start), ``metadata`` holding only ``job_name`` and ``model_id``, ``completed_at`` when the job
+  start), ``metadata`` holding only ``job_name``, ``completed_at`` when the job
   ends, ``expires_at``; ``request_counts`` from the output manifest, so zero until the job ends.
 - Gemini: ``operation_name``, ``done``, ``progress``.
 - Vertex: ``display_name``, ``input_file_id`` (``gs://``), ``output_file_id`` once output exists,
@@ -86,7 +86,7 @@ def _openai_fields(
         "endpoint": batch.endpoint,
         "input_file_id": batch.input_file_id,
         "completion_window": batch.completion_window,
-        "metadata": listed_metadata(batch.provider, batch.metadata, batch.job_name or "", batch.model),
+        "metadata": listed_metadata(batch.provider, batch.metadata, batch.job_name or ""),
         **{name: value for name, value in stamps.items() if name != "created_at"},
         "expires_at": stamps["created_at"] + _window_seconds(batch.completion_window),
         "output_file_id": batch.output_file_id if output else None,
@@ -114,7 +114,7 @@ def _bedrock_fields(
     if request_type == "batch_list":  # the job summaries: no input/output config, no counts
         return {
             "request_counts": zero_counts(),
-            "metadata": listed_metadata(batch.provider, batch.metadata, batch.job_name or "", batch.model),
+            "metadata": listed_metadata(batch.provider, batch.metadata, batch.job_name or ""),
             "completed_at": _end_stamp(stamps) if view.terminal else None,
         }
     fields: dict[str, Any] = {
@@ -124,7 +124,7 @@ def _bedrock_fields(
     if request_type != "batch_create":
         fields.update(
             output_file_id=batch.output_file_id,
-            metadata=listed_metadata(batch.provider, batch.metadata, batch.job_name or "", batch.model),
+            metadata=listed_metadata(batch.provider, batch.metadata, batch.job_name or ""),
             completed_at=_end_stamp(stamps) if view.terminal else None,
         )
     return fields

@@ -208,7 +208,7 @@ def test_a_registered_s3_object_is_a_bedrock_input_file(emu: EmulatorClient, htt
         ("openai", {"team": "data", "job_name": "nightly"}),
         ("azure", {"team": "data", "job_name": "nightly"}),
         ("anthropic", None),
-        ("bedrock", {"job_name": "nightly", "model_id": "anthropic.claude-3-haiku-20240307-v1:0"}),
+        ("bedrock", {"job_name": "nightly"}),
         ("gemini", None),
         ("vertex", None),
     ],

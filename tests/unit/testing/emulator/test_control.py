@@ -42,7 +42,7 @@ def test_batches_lists_every_provider(emu: EmulatorClient) -> None:
 def test_per_provider_options(emu: EmulatorClient, http: httpx.Client) -> None:
     bedrock = emu.add_batch("bedrock", 2, job_name="nightly", output_s3_uri="s3://b/out/", model="bedrock/m.v1")
     current = get_batch(http, bedrock["id"], "bedrock")
-    assert current["metadata"] == {"job_name": "nightly", "model_id": "m.v1"}
+    assert current["metadata"] == {"job_name": "nightly"}
     assert current["output_file_id"] == "s3://b/out/"
     vertex = emu.add_batch("vertex", 2, display_name="dn", output_folder="gs://b/out", input_file_id="gs://b/in.jsonl")
     current = get_batch(http, vertex["id"], "vertex")

@@ -81,8 +81,8 @@ def test_create_rules_run_in_the_providers_order() -> None:
 
 
 def test_listed_metadata() -> None:
-    assert listed_metadata("openai", {"a": "b"}, "job", "m") == {"a": "b"}
-    assert listed_metadata("bedrock", {"a": "b"}, "job", "m") == {"job_name": "job", "model_id": "m"}
-    assert listed_metadata("anthropic", {"a": "b"}, "job", "m") is None
-    assert listed_metadata("gemini", {"a": "b"}, "job", "m") is None
-    assert listed_metadata("vertex", {"a": "b"}, "job", "m") is None
+    assert listed_metadata("openai", {"a": "b"}, "job") == {"a": "b"}
+    assert listed_metadata("bedrock", {"a": "b"}, "job") == {"job_name": "job"}
+    assert listed_metadata("anthropic", {"a": "b"}, "job") is None
+    assert listed_metadata("gemini", {"a": "b"}, "job") is None
+    assert listed_metadata("vertex", {"a": "b"}, "job") is None
