@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +59,10 @@ def test_pipeline_creates_waits_exports_maps_and_reduces(
     gateway.configure(failed_requests=7)
     run = examples.get_dag("example_bifrost_pipeline").test()
     output = capfd.readouterr()
-    assert "XCom not found" not in output.out + output.err, "a green run logs no error a newcomer takes for a failure"
+    logged = output.out + output.err
+    assert "XCom not found" not in logged, "a green run logs no error a newcomer takes for a failure"
+    errors = [line for line in logged.splitlines() if re.search(r"\[(error|critical)\s*\]| ERROR | CRITICAL ", line)]
+    assert errors == [], "a green run logs no error line"
     states = states_of(run)
     assert run.state == "success", states
     assert sorted(index for task_id, index, _ in states if task_id == "process") == [0, 1, 2]
