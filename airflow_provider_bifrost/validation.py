@@ -229,16 +229,23 @@ def check_storage_uri(uri: object, name: str) -> None:
         )
 
 
-def check_rounds(resubmit_failed: object, where: str = "") -> None:
+def check_rounds(resubmit_failed: object, where: str = "", *, waits: bool = True) -> None:
     """
-    Check ``resubmit_failed``: how many rounds of resubmission, a whole number, 0 or more.
+    Check ``resubmit_failed``: how many rounds of resubmission, a whole number, 0 or more; rounds need a task
+    that waits for its batches to end.
 
     :param resubmit_failed: the value given.
     :param where: appended to the message, e.g. ``" (task_id)"``.
+    :param waits: the task waits for its batches (the create operator's ``wait_for_completion``).
     """
     if isinstance(resubmit_failed, bool) or not isinstance(resubmit_failed, int) or resubmit_failed < 0:
         raise BifrostConfigError(
             f"resubmit_failed must be a whole number of rounds (0: none), got {resubmit_failed!r}{where}"
+        )
+    if resubmit_failed and not waits:
+        raise BifrostConfigError(
+            "resubmit_failed needs wait_for_completion=True: what failed is known, and sent again, only once "
+            f"the batch has ended{where}"
         )
 
 
