@@ -229,6 +229,36 @@ def check_storage_uri(uri: object, name: str) -> None:
         )
 
 
+def batch_ids_of(value: object, name: str = "batch_id") -> list[str]:
+    """
+    The batches a results task exports: one id, or a list of ids (a batch and its resubmission rounds, oldest
+    first), given as a list or as a template's rendering of one (a JSON or Python list in a string); each id
+    checked by :func:`validate_id`, none repeated.
+
+    :param value: the value given.
+    :param name: the parameter it came from.
+    """
+    if isinstance(value, str) and value.strip().startswith("["):
+        text = value
+        try:
+            value = json.loads(text)
+        except ValueError:
+            import ast  # a Python list, as Jinja renders an XCom list without render_template_as_native_obj
+
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise BifrostConfigError(f"{name} {text!r} looks like a list but is not one.") from None
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise BifrostConfigError(f"{name} is an empty list: pass at least one batch id.")
+        ids = [validate_id(item, f"{name}[{index}]") for index, item in enumerate(value)]
+        if len(set(ids)) != len(ids):
+            raise BifrostConfigError(f"{name} lists a batch twice: {ids!r}.")
+        return ids
+    return [validate_id(value, name)]
+
+
 def check_rounds(resubmit_failed: object, where: str = "", *, waits: bool = True) -> None:
     """
     Check ``resubmit_failed``: how many rounds of resubmission, a whole number, 0 or more; rounds need a task
