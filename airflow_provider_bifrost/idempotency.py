@@ -76,6 +76,21 @@ def task_instance_tag(context: Context) -> tuple[str, str]:
     return hashlib.sha256(identity.encode()).hexdigest()[:32], name[:METADATA_VALUE_MAX]
 
 
+def round_tag(key: str, name: str, number: int) -> tuple[str, str]:
+    """
+    The tag of a resubmission round's batch (the create operator's ``resubmit_failed``): a key of its own,
+    derived from the task instance's, so each round is found again, and never submitted twice, as round 0 is.
+
+    :param key: the task instance's tag key (:func:`task_instance_tag`).
+    :param name: its readable name.
+    :param number: the round, from 1 (round 0 carries the task instance's own tag).
+    """
+    if not number:
+        return key, name
+    derived = hashlib.sha256(f"{key}:round:{number}".encode()).hexdigest()[:32]
+    return derived, f"{name} round {number}"[:METADATA_VALUE_MAX]
+
+
 def tagged(
     profile: ProviderProfile, key: str, name: str, metadata: dict[str, str] | None, display_name: str | None
 ) -> tuple[dict[str, str], str | None]:

@@ -79,6 +79,7 @@ class BifrostHookMixin:
         failed_share_threshold: float | None,
         not_found_until: float | None,
         progress_every: float | None,
+        resume_kwargs: dict[str, Any] | None = None,
     ) -> NoReturn:
         """
         Hand the wait for a batch to :class:`~airflow_provider_bifrost.triggers.bifrost.BifrostBatchTrigger`;
@@ -92,6 +93,7 @@ class BifrostHookMixin:
         :param failed_share_threshold: the task's, for the trigger's closing log line.
         :param not_found_until: unix time until which a 404 is transient.
         :param progress_every: seconds between the trigger's progress lines (None: none).
+        :param resume_kwargs: keyword arguments ``execute_complete`` gets besides the event (JSON-safe).
         """
         from airflow_provider_bifrost.triggers.bifrost import BifrostBatchTrigger  # the trigger: at run time
 
@@ -108,5 +110,6 @@ class BifrostHookMixin:
                 progress_every=progress_every,
             ),
             method_name="execute_complete",
+            kwargs=resume_kwargs,
             timeout=timedelta(seconds=timeout) + DEFERRAL_GRACE,
         )

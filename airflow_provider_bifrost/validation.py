@@ -264,16 +264,53 @@ def check_output_asset(output_asset: object, output_uri: object, where: str = ""
         check_storage_uri(output_uri, "output_uri")
 
 
-def check_rounds(resubmit_failed: object, where: str = "") -> None:
+def batch_ids_of(value: object, name: str = "batch_id") -> list[str]:
     """
-    Check ``resubmit_failed``: how many rounds of resubmission, a whole number, 0 or more.
+    The batches a results task exports: one id, or a list of ids (a batch and its resubmission rounds, oldest
+    first), given as a list or as a template's rendering of one (a JSON or Python list in a string); each id
+    checked by :func:`validate_id`, none repeated.
+
+    :param value: the value given.
+    :param name: the parameter it came from.
+    """
+    if isinstance(value, str) and value.strip().startswith("["):
+        text = value
+        try:
+            value = json.loads(text)
+        except ValueError:
+            import ast  # a Python list, as Jinja renders an XCom list without render_template_as_native_obj
+
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise BifrostConfigError(f"{name} {text!r} looks like a list but is not one.") from None
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise BifrostConfigError(f"{name} is an empty list: pass at least one batch id.")
+        ids = [validate_id(item, f"{name}[{index}]") for index, item in enumerate(value)]
+        if len(set(ids)) != len(ids):
+            raise BifrostConfigError(f"{name} lists a batch twice: {ids!r}.")
+        return ids
+    return [validate_id(value, name)]
+
+
+def check_rounds(resubmit_failed: object, where: str = "", *, waits: bool = True) -> None:
+    """
+    Check ``resubmit_failed``: how many rounds of resubmission, a whole number, 0 or more; rounds need a task
+    that waits for its batches to end.
 
     :param resubmit_failed: the value given.
     :param where: appended to the message, e.g. ``" (task_id)"``.
+    :param waits: the task waits for its batches (the create operator's ``wait_for_completion``).
     """
     if isinstance(resubmit_failed, bool) or not isinstance(resubmit_failed, int) or resubmit_failed < 0:
         raise BifrostConfigError(
             f"resubmit_failed must be a whole number of rounds (0: none), got {resubmit_failed!r}{where}"
+        )
+    if resubmit_failed and not waits:
+        raise BifrostConfigError(
+            "resubmit_failed needs wait_for_completion=True: what failed is known, and sent again, only once "
+            f"the batch has ended{where}"
         )
 
 

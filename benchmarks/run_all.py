@@ -17,6 +17,8 @@ writes (``--json``):
   requests per phase (against 100,000: flat memory), a 100-batch job's requests per batch per poll round
   (OpenAI's one list call against Anthropic's call per batch), and splitting and uploading against a plain
   copy of the same bytes.
+- ``resubmit``: ``resubmit_round.py``, one resubmission round of ``BifrostCreateBatchOperator``: its gateway
+  requests and wall time (the task with ``resubmit_failed=1`` less the task without), and starting it alone.
 
 Run ``python benchmarks/run_all.py`` (or ``python -m benchmarks``; about 20 minutes on 2 cores, most of
 it the trigger fleet at N=1000) or ``--quick`` (smaller sizes, about 3 minutes). ``--only import,export``
@@ -59,6 +61,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "results_memory": Benchmark("results_memory.py", ("--sizes", "100000,400000"), ("--sizes", "100000")),
     "trigger_fleet": Benchmark("trigger_fleet.py", ("--sizes", "100,500,1000"), ("--sizes", "100")),
     "jobs": Benchmark("jobs.py", ("--sizes", "100000,1000000", "--repeat", "3"), ("--quick",)),
+    "resubmit": Benchmark("resubmit_round.py", ("--sizes", "1000,10000,50000"), ("--sizes", "1000,10000")),
 }
 #: A "|" inside a Markdown table cell.
 ESCAPED_PIPE = "\\|"

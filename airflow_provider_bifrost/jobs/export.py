@@ -10,13 +10,13 @@ the input ids with no line, the lines with an id not in the input, and repeated 
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digest, digests
+from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digests
 from airflow_provider_bifrost.jobs.rounds import retried_digests
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.results.export import ExportProgress, ResultsExport
+from airflow_provider_bifrost.results.rounds import StillFailing, id_digest
 from airflow_provider_bifrost.results.usage import UsageCounter, describe
 from airflow_provider_bifrost.storage.errors import storage_errors
 from airflow_provider_bifrost.storage.manifest import JobCounts, JobManifest, PartEntry, write_manifest
@@ -115,7 +115,7 @@ class JobExport:
         resubmitted = self._resubmitted(part.round + 1)
         for block, from_errors in export.blocks(lean=True):
             if resubmitted:
-                block = block.keep([_digest(block.custom_id(i)) not in resubmitted for i in range(len(block))])
+                block = block.keep([id_digest(block.custom_id(i)) not in resubmitted for i in range(len(block))])
             if self.failing is not None:
                 self.failing.add(block)
             yield block, from_errors
@@ -279,42 +279,6 @@ class JobExport:
                 ", ".join(report["unpriced_models"]),
             )
         return report
-
-
-class StillFailing:
-    """What the merged export still holds that did not succeed: how many, why, and the first few ids."""
-
-    #: The ids listed.
-    FIRST = 10
-
-    def __init__(self) -> None:
-        self.reasons: Counter[str] = Counter()
-        self.first: list[str] = []
-
-    def add(self, block: RecordBlock) -> None:
-        """
-        Count a block's unsuccessful items.
-
-        :param block: exported items.
-        """
-        for status in block.statuses():
-            if (reason := status.failure) is not None:
-                self.reasons[reason] += 1
-                if len(self.first) < self.FIRST:
-                    self.first.append(str(status.custom_id))
-
-    def report(self, missing: int) -> dict[str, Any]:
-        """
-        The manifest's ``still_failing``.
-
-        :param missing: input requests with no line in the export at all.
-        """
-        reasons = dict(self.reasons) | ({"missing": missing} if missing else {})
-        return {"requests": sum(reasons.values()), "reasons": reasons, "first_ids": self.first}
-
-
-def _digest(custom_id: Any) -> int:
-    return digest(custom_id if isinstance(custom_id, str) else str(custom_id))
 
 
 def _add_ids(seen: DigestRuns, block: RecordBlock) -> None:

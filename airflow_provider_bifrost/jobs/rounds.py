@@ -18,18 +18,17 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from airflow_provider_bifrost.jobs.ids import DigestRuns, digest
 from airflow_provider_bifrost.jobs.source import RequestSource, line_custom_id
 from airflow_provider_bifrost.jobs.split import make_plan
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.results.export import ResultsExport
-from airflow_provider_bifrost.results.records import RETRYABLE, missing_reason
+from airflow_provider_bifrost.results.records import missing_reason
+from airflow_provider_bifrost.results.rounds import failing_items, split_round
 from airflow_provider_bifrost.storage.paths import plain_uri, prepare_folder, storage_path
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from airflow.sdk import Context, ObjectStoragePath
 
@@ -107,23 +106,16 @@ def write_next_round(
     temps = [path.parent / f".{path.name}.tmp" for path in (requests_path, failures_path)]
     reasons: Counter[str] = Counter()
     resubmitted = 0
-    encode = msgspec.json.Encoder().encode
     with temps[0].open("wb") as requests_sink, temps[1].open("wb") as failures_sink:
         for part in state.round_parts(state.round):
             batch, export = part_blocks(hook, state, profile, part, log)
-            failing = _failing(export.blocks(lean=True) if export is not None else iter(()))
-            missing = missing_reason(batch.status)
-            for line in source_of(part).part_lines(state.plan_of(part), state.spec(part)):
-                custom_id = line_custom_id(line)
-                reason = failing.get(digest(custom_id), missing)
-                if reason is None:
-                    continue
-                reasons[reason] += 1
-                retried = reason in RETRYABLE
-                failures_sink.write(encode({"custom_id": custom_id, "reason": reason, "retried": retried}) + b"\n")
-                if retried:
-                    requests_sink.write(line.rstrip(b"\r\n") + b"\n")
-                    resubmitted += 1
+            failing = failing_items(export.blocks(lean=True) if export is not None else ())
+            lines = source_of(part).part_lines(state.plan_of(part), state.spec(part))
+            part_reasons, part_resubmitted = split_round(
+                lines, failing, missing_reason(batch.status), requests_sink, failures_sink
+            )
+            reasons.update(part_reasons)
+            resubmitted += part_resubmitted
     temps[1].rename(failures_path)
     if not resubmitted:
         temps[0].unlink()
@@ -182,16 +174,6 @@ def start_next_round(
     if look_up:
         submitter.recover(context, state, state.round_parts(added.round))
     return True
-
-
-def _failing(blocks: Iterator[tuple[Any, bool]]) -> dict[int, str | None]:
-    """Every item of a part by the digest of its ``custom_id``: None when it succeeded, else its reason."""
-    failing: dict[int, str | None] = {}
-    for block, _ in blocks:
-        for status in block.statuses():
-            custom_id = status.custom_id
-            failing[digest(custom_id if isinstance(custom_id, str) else str(custom_id))] = status.failure
-    return failing
 
 
 def retried_digests(input_uri: str, conn_id: str | None) -> set[int]:

@@ -5,8 +5,9 @@ DAG files import this module: at module level it imports only what building and 
 the hook, the storage and the trigger are imported when the task runs (``tests/unit/test_import_cost.py``).
 
 Why one long module: it is one operator class whose methods are the steps of ``ResumableJobMixin`` (submit,
-status, wait, result) around one never-twice rule; the rule's lookups live in ``idempotency.py``, the wait's
-decisions in ``outcome/``, so what is left here is the order in which they run.
+status, wait, result) around one never-twice rule, and, with ``resubmit_failed``, the loop of rounds; the
+rule's lookups live in ``idempotency.py``, the wait's decisions in ``outcome/``, the rounds' work in
+``resubmission.py``, so what is left here is the order in which they run.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from airflow_provider_bifrost.idempotency import (
 from airflow_provider_bifrost.mixins import BifrostHookMixin
 from airflow_provider_bifrost.outcome.events import closing_line, settle_event, terminal_event
 from airflow_provider_bifrost.outcome.progress import DEFAULT_PROGRESS_EVERY
-from airflow_provider_bifrost.outcome.status import BatchState
+from airflow_provider_bifrost.outcome.status import BatchState, batch_state
 from airflow_provider_bifrost.providers import TAG_IN_JOB_NAME
 from airflow_provider_bifrost.validation import (
     always,
     check_positive_seconds,
+    check_rounds,
     check_storage_uri,
     check_threshold,
     is_given,
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_bifrost.providers import ProviderProfile
+    from airflow_provider_bifrost.resubmission import BatchRounds
 
 #: The task state store key (Airflow 3.3+) under which the create operator saves its batch id.
 BATCH_STATE_KEY = "bifrost_batch_id"
@@ -111,6 +114,15 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
     :param failed_share_threshold: fail when at least this share of the requests did not succeed.
     :param progress_every: seconds between progress lines in the task log while waiting (counts, %, rate, time
         left); None: only the closing line.
+    :param resubmit_failed: rounds of resubmission, with ``wait_for_completion``: when the batch has ended, the
+        requests that failed for a reason worth another try (expired, cancelled, rate limited, a server error,
+        a timeout; never an invalid request) are taken from the input by ``custom_id`` and submitted as a new
+        batch (tagged with the round, so never twice), waited on the same way, up to this many times. The
+        task still returns the first batch's id; XCom ``batch_ids`` lists every round's batch, oldest first
+        (what :class:`~airflow_provider_bifrost.operators.results.BifrostBatchResultsOperator` merges),
+        ``rounds`` what each left, and ``batch`` is the last round's summary. ``timeout`` applies to each
+        round's wait, and ``failed_share_threshold`` to the requests that never succeeded, of the first
+        batch's.
     """
 
     template_fields: Sequence[str] = (
@@ -155,6 +167,7 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         cancel_on_kill: bool = True,
         failed_share_threshold: float | None = 1.0,
         progress_every: float | None = DEFAULT_PROGRESS_EVERY,
+        resubmit_failed: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -179,6 +192,7 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         self.cancel_on_kill = cancel_on_kill
         self.failed_share_threshold = failed_share_threshold
         self.progress_every = progress_every
+        self.resubmit_failed = resubmit_failed
         self._batch_id: str | None = None
         self._event: dict[str, Any] | None = None
         self._result: str | None = None
@@ -187,6 +201,7 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
             check_positive_seconds(timeout, "timeout")
             if progress_every is not None:
                 check_positive_seconds(progress_every, "progress_every")
+            check_rounds(resubmit_failed, waits=wait_for_completion)
         except BifrostConfigError as exc:
             raise BifrostConfigError(f"{self._who}: {exc}") from None
         check_threshold(failed_share_threshold, f" ({self.task_id})")
@@ -230,6 +245,8 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         """Check the rendered arguments, then submit (or reattach to an earlier try's batch) and maybe wait."""
         self._check_arguments(rendered=True)
         self.provider = self._resolve_provider()
+        if self.resubmit_failed:
+            self._batch_rounds().check_input()
         return self.execute_resumable(context)
 
     def _resolve_provider(self) -> str:
@@ -317,7 +334,13 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         return reusable(status) is BatchState.RUNNING
 
     def is_job_succeeded(self, status: str) -> bool:
-        """Completed: reattach without waiting."""
+        """Completed (with ``resubmit_failed``, also expired or cancelled: the rounds go on): reattach, no wait."""
+        if (
+            self.resubmit_failed
+            and status != GONE
+            and batch_state(status) in (BatchState.EXPIRED, BatchState.CANCELLED)
+        ):
+            return True
         return reusable(status) is BatchState.SUCCEEDED
 
     def poll_until_complete(self, external_id: Any, context: Context) -> Any:
@@ -327,8 +350,15 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         The mixin returns this method's value when it reattaches to a running batch.
         """
         batch_id = self._batch_id = str(external_id)
-        if not self.wait_for_completion:
-            return self.get_job_result(batch_id, context)
+        if self.wait_for_completion:
+            self._event = self._wait(batch_id)
+        return self.get_job_result(batch_id, context)
+
+    def _wait(self, batch_id: str, resume_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """
+        The event a wait for the batch ends with: deferred to the triggerer while it runs (``execute_complete``
+        then resumes with ``resume_kwargs``), or polled here.
+        """
         not_found_until = time.time() + NOT_FOUND_GRACE
         if self.deferrable:
             try:
@@ -345,9 +375,9 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
                     failed_share_threshold=self.failed_share_threshold,
                     not_found_until=not_found_until,
                     progress_every=self.progress_every,
+                    resume_kwargs=resume_kwargs,
                 )
-            self._event = terminal_event(batch, self.provider)
-            return self.get_job_result(batch_id, context)
+            return terminal_event(batch, self.provider)
         poll = self.hook.batch_poll(
             batch_id,
             self.provider,
@@ -360,8 +390,7 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
         )
         while (step := self.check_batch(poll)).event is None:
             time.sleep(step.wait)
-        self._event = step.event
-        return self.get_job_result(batch_id, context)
+        return step.event
 
     def get_job_result(self, external_id: Any, context: Context) -> str:
         """The batch id; when waiting, after settling the batch's outcome (once)."""
@@ -374,16 +403,22 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
                 self._result = self.execute_complete(context, event)
         return self._result
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, rounds: list[dict[str, Any]] | None = None
+    ) -> str:
         """
-        Settle the outcome of the wait (same policy as the sensor); return the batch id.
+        Settle the outcome of the wait (same policy as the sensor), after the resubmission rounds; return the
+        (first) batch id.
 
         :param context: the task context.
         :param event: the trigger's event payload.
+        :param rounds: the rounds' table, when the wait was a resubmission round's.
         """
         batch_id = event.get("batch_id") if isinstance(event, dict) else None
         if isinstance(event, dict):  # after a deferral the task starts afresh: take the provider the trigger used
             self.provider = event.get("provider") or self._resolve_provider()
+            if self.resubmit_failed:
+                return self._rounds(context, event, rounds)
             self.log.info("Finished waiting: %s", closing_line(event, self.failed_share_threshold))
         summary = settle_event(
             event,
@@ -392,7 +427,59 @@ class BifrostCreateBatchOperator(BifrostHookMixin, ResumableJobMixin, BaseOperat
             on_timeout=lambda message: self._timed_out(str(batch_id), message),
         )
         context["ti"].xcom_push(key="batch", value=summary)
+        context["ti"].xcom_push(key="batch_ids", value=[str(batch_id)])
         return str(batch_id)
+
+    def _rounds(self, context: Context, event: dict[str, Any], rounds: list[dict[str, Any]] | None) -> str:
+        """
+        Resubmit what failed for a reason worth another try, round after round, each waited on like the first
+        (a deferral resumes here with the table); then settle the last round's event and the share of requests
+        that never succeeded.
+        """
+        from airflow_provider_bifrost.resubmission import rounds_verdict
+
+        helper = self._batch_rounds()
+        table = helper.table(context, event, rounds)
+        while (batch_id := helper.advance(context, table, event, self.resubmit_failed)) is not None:
+            self._batch_id = batch_id
+            event = self._wait(batch_id, resume_kwargs={"rounds": table})
+        ti = context["ti"]
+        ti.xcom_push(key="batch_ids", value=[row["batch_id"] for row in table])
+        ti.xcom_push(key="rounds", value=table)
+        last = str(table[-1]["batch_id"])
+        summary = settle_event(
+            event,
+            batch_id=None,
+            failed_share_threshold=self.failed_share_threshold if len(table) == 1 else None,
+            on_timeout=lambda message: self._timed_out(last, message),
+        )
+        ti.xcom_push(key="batch", value=summary)
+        if len(table) > 1 and (verdict := rounds_verdict(table, summary, self.failed_share_threshold)) is not None:
+            raise AirflowFailException(f"Bifrost batch {table[0]['batch_id']}: {verdict}.")
+        return str(table[0]["batch_id"])
+
+    def _batch_rounds(self) -> BatchRounds:
+        """What writes and submits the next round, with this task's create arguments and input."""
+        from airflow_provider_bifrost.resubmission import BatchRounds  # the rounds: at run time
+
+        assert self.provider is not None
+        create = {
+            "model": self.model,
+            "endpoint": self.endpoint or None,
+            "completion_window": self.completion_window,
+            "extra_body": self.extra_body or None,
+            "output_folder": self.output_folder or None,
+        }
+        inputs = {
+            "requests": self.requests or None,
+            "input_uri": self.input_uri or None,
+            "input_conn_id": self.input_conn_id or None,
+            "input_file_id": self.input_file_id or None,
+        }
+        profile = self.hook.profile(self.provider)
+        return BatchRounds(
+            self.hook, self.provider, profile, create, self.metadata, self.display_name or None, inputs, self.log
+        )
 
     def _timed_out(self, batch_id: str, message: str) -> BaseException:
         if self.cancel_on_timeout:

@@ -17,6 +17,7 @@ from airflow_provider_bifrost.exceptions import BifrostConfigError
 from airflow_provider_bifrost.mixins import BifrostHookMixin
 from airflow_provider_bifrost.outcome.status import BatchState
 from airflow_provider_bifrost.validation import (
+    batch_ids_of,
     check_batch_provider,
     check_compression,
     check_prices,
@@ -24,7 +25,6 @@ from airflow_provider_bifrost.validation import (
     check_usage_options,
     is_given,
     untemplated,
-    validate_id,
 )
 from airflow_provider_bifrost.version_compat import AirflowException, AirflowFailException
 
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Asset, Context
+
+    from airflow_provider_bifrost.hooks.models import Batch
+    from airflow_provider_bifrost.providers import ProviderProfile
 
 
 class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
@@ -54,7 +57,9 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
     cached input, cache writes, output): the manifest's ``usage``, and one line in the task log. With
     ``prices`` it also gives the cost.
 
-    :param batch_id: the batch (templated).
+    :param batch_id: the batch (templated); or a list of batches, a batch and its resubmission rounds oldest
+        first (the create operator's XCom ``batch_ids``), exported as one: one line per ``custom_id``, the
+        latest attempt's, the manifest with ``rounds`` and ``still_failing``.
     :param provider: its provider (templated); default: the connection's ``default_provider``.
     :param bifrost_conn_id: the Bifrost connection.
     :param output_uri: where to write (templated); None: into XCom.
@@ -83,7 +88,7 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
     def __init__(
         self,
         *,
-        batch_id: str,
+        batch_id: str | list[str],
         provider: str | None = None,
         bifrost_conn_id: str = DEFAULT_CONN_NAME,
         output_uri: str | None = None,
@@ -110,6 +115,8 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
                 f"max_xcom_results must be zero or more, got {max_xcom_results!r} ({self.task_id})"
             )
         check_usage_options(count_usage, prices, f" ({self.task_id})")
+        if isinstance(batch_id, (list, tuple)) and all(isinstance(i, str) and untemplated(i) for i in batch_id):
+            batch_ids_of(list(batch_id))
         self.batch_id = batch_id
         self.provider = provider
         self.bifrost_conn_id = bifrost_conn_id
@@ -128,37 +135,36 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
         """Check the batch is finished, then export its results to XCom or storage."""
         from airflow_provider_bifrost.results.export import ResultsExport  # the export: at run time
 
-        validate_id(self.batch_id)
+        ids = batch_ids_of(self.batch_id)
         provider = self.hook.resolve_provider(self.provider)
         profile = self.hook.profile(provider)
-        batch = self.hook.get_batch(self.batch_id, provider)
-        if batch.state is BatchState.RUNNING:
-            raise AirflowException(
-                f"Batch {self.batch_id} is still {batch.status}, so it has no results yet: wait for it first "
-                "(BifrostBatchSensor)."
-            )
-        if batch.state is not BatchState.SUCCEEDED:
-            partial = batch.status in profile.partial_statuses
-            if not (partial and self.export_partial):
-                errors = "; ".join(batch.error_messages()) or "no error details"
-                hint = " Set export_partial=True to export what it did produce." if partial else ""
-                raise AirflowFailException(
-                    f"Batch {self.batch_id} ended {batch.status}: no results to export ({errors}).{hint}"
-                )
-            self.log.warning(
-                "Batch %s ended %s: exporting what it produced (export_partial)", self.batch_id, batch.status
-            )
+        batches = [self._finished(batch_id, provider, profile, last=batch_id == ids[-1]) for batch_id in ids]
         prices = check_prices(self.prices, f" ({self.task_id})") if is_given(self.prices) else None
-        export = ResultsExport(
-            self.hook,
-            batch,
-            provider,
-            profile,
-            include_errors=self.include_errors,
-            log=self.log,
-            count_usage=self.count_usage,
-            prices=prices,
-        )
+        export: Any
+        if len(batches) > 1:
+            from airflow_provider_bifrost.results.merge import MergedExport  # the rounds' export: at run time
+
+            export = MergedExport(
+                self.hook,
+                batches,
+                provider,
+                profile,
+                include_errors=self.include_errors,
+                log=self.log,
+                count_usage=self.count_usage,
+                prices=prices,
+            )
+        else:
+            export = ResultsExport(
+                self.hook,
+                batches[0],
+                provider,
+                profile,
+                include_errors=self.include_errors,
+                log=self.log,
+                count_usage=self.count_usage,
+                prices=prices,
+            )
         if self.output_uri is None:
             return export.to_xcom(self.max_xcom_results)
         if not isinstance(self.output_uri, str) or not self.output_uri.strip():
@@ -170,7 +176,31 @@ class BifrostBatchResultsOperator(BifrostHookMixin, BaseOperator):
             self.output_uri,
             self.output_conn_id or None,
             results_per_file=self.results_per_file,
-            compression=self.compression,  # type: ignore[arg-type]
+            compression=self.compression,
         )
         announce(context, self.output_asset, manifest, self.log)
         return manifest
+
+    def _finished(self, batch_id: str, provider: str, profile: ProviderProfile, *, last: bool) -> Batch:
+        """
+        The batch, refused unless it finished with results to export: succeeded, or with ``export_partial`` what
+        an unsuccessful batch produced; a round before the last that expired or was cancelled is taken as it is
+        (its requests went again in the next round).
+        """
+        batch = self.hook.get_batch(batch_id, provider)
+        if batch.state is BatchState.RUNNING:
+            raise AirflowException(
+                f"Batch {batch_id} is still {batch.status}, so it has no results yet: wait for it first "
+                "(BifrostBatchSensor)."
+            )
+        resubmitted = not last and batch.state in (BatchState.EXPIRED, BatchState.CANCELLED)
+        if batch.state is not BatchState.SUCCEEDED and not resubmitted:
+            partial = batch.status in profile.partial_statuses
+            if not (partial and self.export_partial):
+                errors = "; ".join(batch.error_messages()) or "no error details"
+                hint = " Set export_partial=True to export what it did produce." if partial else ""
+                raise AirflowFailException(
+                    f"Batch {batch_id} ended {batch.status}: no results to export ({errors}).{hint}"
+                )
+            self.log.warning("Batch %s ended %s: exporting what it produced (export_partial)", batch_id, batch.status)
+        return batch

@@ -66,6 +66,13 @@ class Manifest:
     :param partial: the batch did not succeed (failed, expired, cancelled) and this is what it produced.
     :param usage: the token usage per model and in total, with its cost (``results.usage.UsageCounter.report``);
         None when it was not counted.
+    :param batch_ids: the batches exported, oldest first: a batch and its resubmission rounds, merged (each
+        ``custom_id``'s latest attempt); None: ``batch_id`` alone.
+    :param rounds: with several batches, one row per round, as a job's manifest has them (``round``,
+        ``requests``, ``batches``, ``statuses``, ``resubmitted``: its items a later round answered again,
+        ``reasons``: why its items did not succeed, ``failures_uri``: None); None for one batch.
+    :param still_failing: with several batches, what the export still holds that did not succeed
+        (``requests``, ``reasons``, ``first_ids``); None for one batch.
     :param exported_at: when the export finished, ISO 8601, UTC.
     """
 
@@ -80,12 +87,16 @@ class Manifest:
     results_per_file: int | None
     partial: bool = False
     usage: Mapping[str, Any] | None = None
+    batch_ids: list[str] | None = None
+    rounds: list[dict[str, Any]] | None = None
+    still_failing: dict[str, Any] | None = None
     exported_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON-safe data: every field, ``files`` (the shards' URIs), ``bytes``, ``counts.errored``."""
         return {
             "batch_id": self.batch_id,
+            "batch_ids": list(self.batch_ids) if self.batch_ids is not None else [self.batch_id],
             "provider": self.provider,
             "status": self.status,
             "output_uri": self.output_uri,
@@ -105,6 +116,8 @@ class Manifest:
             "results_per_file": self.results_per_file,
             "partial": self.partial,
             "usage": dict(self.usage) if self.usage is not None else None,
+            "rounds": self.rounds,
+            "still_failing": self.still_failing,
             "exported_at": self.exported_at,
         }
 

@@ -11,7 +11,7 @@ from airflow_provider_bifrost.creation import check_create_arguments
 from airflow_provider_bifrost.exceptions import BifrostConfigError
 from airflow_provider_bifrost.hooks.api import build_create_body
 from airflow_provider_bifrost.operators.bifrost import BifrostCreateBatchOperator
-from airflow_provider_bifrost.validation import is_given, validate_id
+from airflow_provider_bifrost.validation import check_rounds, is_given, validate_id
 
 REQUEST = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}
 GOOD: dict[str, Any] = {"model": "openai/gpt-4o-mini", "endpoint": "/v1/chat/completions", "requests": [REQUEST]}
@@ -154,3 +154,33 @@ def test_count_usage_is_a_boolean_and_prices_need_it() -> None:
             task_id="export", batch_id="b", count_usage=False, prices={"m": {"input": 1, "output": 1}}
         )
     assert BifrostBatchResultsOperator(task_id="export", batch_id="b", count_usage=False).count_usage is False
+
+
+@pytest.mark.parametrize(
+    ("rounds", "waits", "message"),
+    [
+        (-1, True, "resubmit_failed must be a whole number of rounds"),
+        (True, True, "resubmit_failed must be a whole number of rounds"),
+        ("2", True, "resubmit_failed must be a whole number of rounds"),
+        (1, False, "resubmit_failed needs wait_for_completion=True"),
+    ],
+)
+def test_resubmission_rounds_are_a_whole_number_and_need_a_wait(rounds: object, waits: bool, message: str) -> None:
+    with pytest.raises(BifrostConfigError, match=message):
+        check_rounds(rounds, " (create)", waits=waits)
+    check_rounds(0, waits=False)  # no rounds: nothing to wait for
+    check_rounds(3, waits=True)
+
+
+def test_the_create_operator_refuses_rounds_without_waiting_when_the_dag_is_parsed() -> None:
+    arguments: dict[str, Any] = {
+        "task_id": "create",
+        "model": "openai/gpt-4o-mini",
+        "endpoint": "/v1/chat/completions",
+        "requests": [{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}],
+    }
+    with pytest.raises(BifrostConfigError, match=r"task_id='create'.*needs wait_for_completion=True"):
+        BifrostCreateBatchOperator(**arguments, resubmit_failed=1)
+    waiting: list[dict[str, Any]] = [{"wait_for_completion": True}, {"wait_for_completion": True, "deferrable": False}]
+    for waits in waiting:
+        assert BifrostCreateBatchOperator(**arguments, resubmit_failed=2, **waits).resubmit_failed == 2

@@ -46,6 +46,7 @@ def test_to_dict_has_every_documented_field() -> None:
     data = manifest().to_dict()
     assert data == {
         "batch_id": "batch_1",
+        "batch_ids": ["batch_1"],
         "provider": "openai",
         "status": "completed",
         "output_uri": "file:///out/batch_1",
@@ -61,6 +62,8 @@ def test_to_dict_has_every_documented_field() -> None:
         "results_per_file": 2,
         "partial": False,
         "usage": None,
+        "rounds": None,
+        "still_failing": None,
         "exported_at": "2026-11-30T00:00:00+00:00",
     }
     assert json.loads(json.dumps(data)) == data
