@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset
 
 from airflow_provider_bifrost.exceptions import BifrostConfigError
-from airflow_provider_bifrost.validation import check_output_asset
+from airflow_provider_bifrost.validation import check_storage_uri, is_given, untemplated
 
 if TYPE_CHECKING:
     import logging
@@ -26,6 +26,39 @@ if TYPE_CHECKING:
 LOCAL_SCHEMES = frozenset({"file", "local"})
 #: The most batch ids of a job an event's extra lists (``batches`` counts them all).
 EXTRA_BATCH_IDS = 20
+
+
+def check_output_asset(output_asset: object, output_uri: object, where: str = "") -> None:
+    """
+    Check ``output_asset`` when the DAG is parsed: ``False``, ``True`` (announce ``output_uri``, which must then be
+    given and not templated), or an Airflow ``Asset``; either needs ``output_uri`` (the export the event announces).
+
+    :param output_asset: the value given.
+    :param output_uri: the task's ``output_uri``.
+    :param where: appended to the message, e.g. ``" (task_id)"``.
+    """
+    if output_asset is False or output_asset is None:
+        return
+    if output_asset is not True and not isinstance(output_asset, Asset):
+        raise BifrostConfigError(
+            f"output_asset must be True, False or an airflow.sdk.Asset, got {type(output_asset).__name__} "
+            f"{output_asset!r}; e.g. output_asset=True (the Asset is output_uri) or "
+            f"output_asset=Asset('s3://bucket/results'){where}"
+        )
+    if not is_given(output_uri):
+        raise BifrostConfigError(
+            "output_asset announces the export on object storage, and output_uri is not set: set output_uri "
+            f"(the results then go there, with a manifest the asset event points to), or drop output_asset{where}"
+        )
+    if output_asset is True and not untemplated(output_uri):
+        raise BifrostConfigError(
+            f"output_asset=True makes output_uri the Asset when the DAG is parsed, but output_uri {output_uri!r} is "
+            "a template, rendered only when the task runs: pass the Asset yourself, e.g. "
+            "output_asset=Asset('s3://bucket/results') (each event's extra names the rendered location, "
+            f"manifest_uri){where}"
+        )
+    if output_asset is True:
+        check_storage_uri(output_uri, "output_uri")
 
 
 def asset_uri(uri: str) -> str:

@@ -229,41 +229,6 @@ def check_storage_uri(uri: object, name: str) -> None:
         )
 
 
-def check_output_asset(output_asset: object, output_uri: object, where: str = "") -> None:
-    """
-    Check ``output_asset`` when the DAG is parsed: ``False``, ``True`` (announce ``output_uri``, which must then be
-    given and not templated), or an Airflow ``Asset``; either needs ``output_uri`` (the export the event announces).
-
-    :param output_asset: the value given.
-    :param output_uri: the task's ``output_uri``.
-    :param where: appended to the message, e.g. ``" (task_id)"``.
-    """
-    from airflow.sdk import Asset  # loaded with BaseOperator already
-
-    if output_asset is False or output_asset is None:
-        return
-    if output_asset is not True and not isinstance(output_asset, Asset):
-        raise BifrostConfigError(
-            f"output_asset must be True, False or an airflow.sdk.Asset, got {type(output_asset).__name__} "
-            f"{output_asset!r}; e.g. output_asset=True (the Asset is output_uri) or "
-            f"output_asset=Asset('s3://bucket/results'){where}"
-        )
-    if not is_given(output_uri):
-        raise BifrostConfigError(
-            "output_asset announces the export on object storage, and output_uri is not set: set output_uri "
-            f"(the results then go there, with a manifest the asset event points to), or drop output_asset{where}"
-        )
-    if output_asset is True and not untemplated(output_uri):
-        raise BifrostConfigError(
-            f"output_asset=True makes output_uri the Asset when the DAG is parsed, but output_uri {output_uri!r} is "
-            "a template, rendered only when the task runs: pass the Asset yourself, e.g. "
-            "output_asset=Asset('s3://bucket/results') (each event's extra names the rendered location, "
-            f"manifest_uri){where}"
-        )
-    if output_asset is True:
-        check_storage_uri(output_uri, "output_uri")
-
-
 def batch_ids_of(value: object, name: str = "batch_id") -> list[str]:
     """
     The batches a results task exports: one id, or a list of ids (a batch and its resubmission rounds, oldest
