@@ -15,14 +15,10 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digests
 from airflow_provider_bifrost.jobs.rounds import retried_digests
 from airflow_provider_bifrost.outcome.status import BatchState
-from airflow_provider_bifrost.results.export import ExportProgress, ResultsExport
-from airflow_provider_bifrost.results.rounds import StillFailing, id_digest
+from airflow_provider_bifrost.results.export import ResultsExport, ShardOutput, xcom_items
+from airflow_provider_bifrost.results.rounds import StillFailing, id_digest, id_digests, unique
 from airflow_provider_bifrost.results.usage import UsageCounter, describe
-from airflow_provider_bifrost.storage.errors import storage_errors
-from airflow_provider_bifrost.storage.manifest import JobCounts, JobManifest, PartEntry, write_manifest
-from airflow_provider_bifrost.storage.paths import export_folder, plain_uri, storage_path
-from airflow_provider_bifrost.storage.shards import ShardWriter
-from airflow_provider_bifrost.version_compat import AirflowFailException
+from airflow_provider_bifrost.storage.manifest import JobCounts, JobManifest, PartEntry
 
 if TYPE_CHECKING:
     import logging
@@ -137,17 +133,8 @@ class JobExport:
 
         :param max_results: the most items returned.
         """
-        items: list[dict[str, Any]] = []
-        for part, export in self._parts():
-            for block, _ in self._latest(part, export):
-                if len(items) + len(block) > max_results:
-                    raise AirflowFailException(
-                        f"Job {self.job.job_id} has more than max_xcom_results={max_results} results: set output_uri "
-                        "(e.g. s3://bucket/prefix or file:///path) to export them to object storage."
-                    )
-                items.extend(record.item for record in block.records)
-                if self.usage is not None:
-                    self.usage.add(block)
+        blocks = (block for part, export in self._parts() for block, _ in self._latest(part, export))
+        items = xcom_items(blocks, max_results, self.usage, f"Job {self.job.job_id} has")
         self.log.info("Job %s: returning %d results through XCom", self.job.job_id, len(items))
         self._report_usage()
         return items
@@ -168,22 +155,27 @@ class JobExport:
         :param results_per_file: items per file (None: one file).
         :param compression: ``"gzip"`` or None.
         """
-        root = storage_path(output_uri.rstrip("/"), output_conn_id)
-        folder = export_folder(root, self.job.job_id)
-        progress = ExportProgress(self.log, self.job.job_id, noun="Job")
+        out = ShardOutput(
+            output_uri,
+            output_conn_id,
+            self.job.job_id,
+            self.log,
+            results_per_file=results_per_file,
+            compression=compression,
+            usage=self.usage,
+            noun="Job",
+        )
+        progress = out.progress
         entries: list[tuple[PartState, int, int, int, int, int]] = []  # results, ok, errored, first/last shard
         totals = [0, 0, 0]  # succeeded, from_error_file, parse_errors
-        with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs), DigestRuns() as seen:
-            writer = ShardWriter(folder, items_per_file=results_per_file, compression=compression)
-            try:
+        with out.errors(), DigestRuns() as seen:
+            with out.shards() as writer:
                 for part, export in self._parts():
                     first, results, succeeded, from_errors = writer.shard_index, 0, 0, 0
                     for block, errors in self._latest(part, export):
-                        writer.write_block(block)
-                        progress.add(len(block), len(block.jsonl) + 1)
-                        _add_ids(seen, block)
+                        succeeded += out.write(writer, block)
+                        seen.extend(id_digests(block.custom_id(index) for index in range(len(block))))
                         results += len(block)
-                        succeeded += self.usage.add(block) if self.usage is not None else block.succeeded()
                         from_errors += len(block) if errors else 0
                     last = writer.shard_index if writer.writing else writer.shard_index - 1
                     totals[0] += succeeded
@@ -191,17 +183,14 @@ class JobExport:
                     totals[2] += export.parse_errors if export is not None else 0
                     entries.append((part, results, succeeded, from_errors, first, last if results else first - 1))
                 shards = writer.finish()
-            except BaseException:
-                writer.abort()
-                raise
             progress.report("exported")
             with DigestRuns() as expected:
                 expected.extend(digests(self.source.custom_ids(self.job.plan)))
-                missing, unexpected, duplicated = compare(_unique(expected.sorted()), seen.sorted())
+                missing, unexpected, duplicated = compare(unique(expected.sorted()), seen.sorted())
         manifest = JobManifest(
             job_id=self.job.job_id,
             provider=self.job.provider,
-            output_uri=plain_uri(folder),
+            output_uri=out.uri,
             output_conn_id=output_conn_id,
             shards=shards,
             counts=JobCounts(
@@ -242,8 +231,7 @@ class JobExport:
                 unexpected,
                 duplicated,
             )
-        with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs):
-            self.log.info("Job %s: manifest at %s", self.job.job_id, write_manifest(folder, manifest))
+        out.write_manifest(manifest, f"Job {self.job.job_id}")
         return manifest
 
     def _rounds(self) -> list[dict[str, Any]]:
@@ -279,16 +267,3 @@ class JobExport:
                 ", ".join(report["unpriced_models"]),
             )
         return report
-
-
-def _add_ids(seen: DigestRuns, block: RecordBlock) -> None:
-    custom_ids = (block.custom_id(index) for index in range(len(block)))
-    seen.extend(digests(value if isinstance(value, str) else str(value) for value in custom_ids))
-
-
-def _unique(digests: Iterator[int]) -> Iterator[int]:
-    previous = None
-    for value in digests:
-        if value != previous:
-            yield value
-        previous = value

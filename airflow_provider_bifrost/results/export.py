@@ -11,6 +11,7 @@ Files appear under their final names only when all are complete
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,8 @@ from airflow_provider_bifrost.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
+    from contextlib import AbstractContextManager
 
     from airflow_provider_bifrost.hooks.bifrost import BifrostHook
     from airflow_provider_bifrost.hooks.models import Batch
@@ -109,6 +111,102 @@ class ExportProgress:
         )
 
 
+def xcom_items(
+    blocks: Iterable[RecordBlock], max_results: int, usage: UsageCounter | None, holder: str
+) -> list[dict[str, Any]]:
+    """
+    Every item of ``blocks`` as a plain dict, its usage counted; more than ``max_results`` fails the task.
+
+    :param blocks: the exported items.
+    :param max_results: the most items returned.
+    :param usage: the counter of the export's token usage, if counted.
+    :param holder: what holds the items, with its verb, for the failure: ``Batch b1 has``.
+    """
+    items: list[dict[str, Any]] = []
+    for block in blocks:
+        if len(items) + len(block) > max_results:
+            raise AirflowFailException(
+                f"{holder} more than max_xcom_results={max_results} results: set output_uri "
+                "(e.g. s3://bucket/prefix or file:///path) to export them to object storage."
+            )
+        items.extend(record.item for record in block.records)
+        if usage is not None:
+            usage.add(block)
+    return items
+
+
+class ShardOutput:
+    """
+    Where an export goes, ``<output_uri>/<name>``, and the writing of its blocks into one
+    :class:`~airflow_provider_bifrost.storage.shards.ShardWriter`, with progress lines, counting what succeeded;
+    then its manifest. Shared by the exports of a batch, of a batch and its rounds and of a job.
+
+    :param output_uri: where to write (any ``ObjectStoragePath`` scheme).
+    :param output_conn_id: the storage connection, if any.
+    :param name: the export's folder under ``output_uri`` (the batch or job id).
+    :param log: the task's logger.
+    :param results_per_file: items per file (None: one file).
+    :param compression: ``"gzip"`` or None.
+    :param usage: the counter of the export's token usage, if counted.
+    :param noun: what ``name`` names, for the progress lines: ``Batch`` or ``Job``.
+    """
+
+    def __init__(
+        self,
+        output_uri: str,
+        output_conn_id: str | None,
+        name: str,
+        log: Any,
+        *,
+        results_per_file: int | None,
+        compression: Compression | None,
+        usage: UsageCounter | None,
+        noun: str = "Batch",
+    ) -> None:
+        self.root = storage_path(output_uri.rstrip("/"), output_conn_id)
+        self.folder = export_folder(self.root, name)
+        self.uri = plain_uri(self.folder)
+        self.results_per_file, self.compression, self.usage = results_per_file, compression, usage
+        self.log = log
+        self.progress = ExportProgress(log, name, noun=noun)
+
+    def errors(self) -> AbstractContextManager[None]:
+        """Storage failures in the folder named by their cause, as ``output_uri``'s."""
+        return storage_errors("output_uri", self.uri, "output_conn_id", self.root.fs)
+
+    @contextmanager
+    def shards(self) -> Iterator[ShardWriter]:
+        """The writer of the shards (call its ``finish`` inside); aborted, no file left, when the body fails."""
+        writer = ShardWriter(self.folder, items_per_file=self.results_per_file, compression=self.compression)
+        try:
+            yield writer
+        except BaseException:
+            writer.abort()
+            raise
+
+    def write(self, writer: ShardWriter, block: RecordBlock) -> int:
+        """
+        Write a block and count it; return how many of its items succeeded.
+
+        :param writer: the writer, from :meth:`shards`.
+        :param block: the items.
+        """
+        writer.write_block(block)
+        self.progress.add(len(block), len(block.jsonl) + 1)
+        # Counting usage asks each item whether it succeeded: one pass over the items for both.
+        return self.usage.add(block) if self.usage is not None else block.succeeded()
+
+    def write_manifest(self, manifest: dict[str, Any], what: str) -> None:
+        """
+        Write the manifest in the folder and log where.
+
+        :param manifest: the manifest, as a dict.
+        :param what: what it describes, for the line: ``Batch b1``.
+        """
+        with self.errors():
+            self.log.info("%s: manifest at %s", what, write_manifest(self.folder, manifest))
+
+
 class ResultsExport:
     """
     The export of one finished batch's results.
@@ -157,17 +255,8 @@ class ResultsExport:
 
         :param max_results: the most items returned.
         """
-        items: list[dict[str, Any]] = []
-        results = self._results(lean=False)
-        for block, _ in self._blocks(results):
-            if len(items) + len(block) > max_results:
-                raise AirflowFailException(
-                    f"Batch {self.batch_id} has more than max_xcom_results={max_results} results: set "
-                    "output_uri (e.g. s3://bucket/prefix or file:///path) to export them to object storage."
-                )
-            items.extend(record.item for record in block.records)
-            if self.usage is not None:
-                self.usage.add(block)
+        blocks = (block for block, _ in self._blocks(self._results(lean=False)))
+        items = xcom_items(blocks, max_results, self.usage, f"Batch {self.batch_id} has")
         self._check_count(len(items))
         self.log.info("Batch %s: returning %d results through XCom", self.batch_id, len(items))
         self._report_usage()
@@ -189,37 +278,34 @@ class ResultsExport:
         :param results_per_file: items per file (None: one file).
         :param compression: ``"gzip"`` or None.
         """
-        root = storage_path(output_uri.rstrip("/"), output_conn_id)
-        folder = export_folder(root, self.batch_id)
-        with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs):
-            writer = ShardWriter(folder, items_per_file=results_per_file, compression=compression)
+        out = ShardOutput(
+            output_uri,
+            output_conn_id,
+            self.batch_id,
+            self.log,
+            results_per_file=results_per_file,
+            compression=compression,
+            usage=self.usage,
+        )
+        with out.errors(), out.shards() as writer:
             results = self._results(lean=True)
-            progress = ExportProgress(self.log, self.batch_id)
             succeeded = from_error_file = 0
-            usage = self.usage
-            try:
-                for block, from_errors in self._blocks(results):
-                    writer.write_block(block)
-                    progress.add(len(block), len(block.jsonl) + 1)
-                    # Counting usage asks each item whether it succeeded: one pass over the items for both.
-                    succeeded += usage.add(block) if usage is not None else block.succeeded()
-                    from_error_file += len(block) if from_errors else 0
-                shards = writer.finish()
-            except BaseException:
-                writer.abort()
-                raise
-        progress.report("exported")
-        self._check_count(progress.items)
+            for block, from_errors in self._blocks(results):
+                succeeded += out.write(writer, block)
+                from_error_file += len(block) if from_errors else 0
+            shards = writer.finish()
+        out.progress.report("exported")
+        self._check_count(out.progress.items)
         usage_report = self._report_usage()
         manifest = Manifest(
             batch_id=self.batch_id,
             provider=self.provider,
             status=self.batch.status,
-            output_uri=plain_uri(folder),
+            output_uri=out.uri,
             output_conn_id=output_conn_id,
             shards=shards,
             counts=ExportCounts(
-                results=progress.items,
+                results=out.progress.items,
                 succeeded=succeeded,
                 from_error_file=from_error_file,
                 parse_errors=len(results.parse_errors) if results is not None else 0,
@@ -230,8 +316,7 @@ class ResultsExport:
             partial=self.batch.state is not BatchState.SUCCEEDED,
             usage=usage_report,
         ).to_dict()
-        with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs):
-            self.log.info("Batch %s: manifest at %s", self.batch_id, write_manifest(folder, manifest))
+        out.write_manifest(manifest, f"Batch {self.batch_id}")
         return manifest
 
     def blocks(self, *, lean: bool) -> Iterator[tuple[RecordBlock, bool]]:

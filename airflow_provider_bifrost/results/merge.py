@@ -19,15 +19,11 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bifrost.outcome.status import BatchState
-from airflow_provider_bifrost.results.export import ExportProgress, ResultsExport
+from airflow_provider_bifrost.results.export import ResultsExport, ShardOutput, xcom_items
 from airflow_provider_bifrost.results.records import missing_reason
 from airflow_provider_bifrost.results.rounds import SortedDigests, StillFailing, id_digest
 from airflow_provider_bifrost.results.usage import UsageCounter, describe
-from airflow_provider_bifrost.storage.errors import storage_errors
-from airflow_provider_bifrost.storage.manifest import ExportCounts, Manifest, write_manifest
-from airflow_provider_bifrost.storage.paths import export_folder, plain_uri, storage_path
-from airflow_provider_bifrost.storage.shards import ShardWriter
-from airflow_provider_bifrost.version_compat import AirflowFailException
+from airflow_provider_bifrost.storage.manifest import ExportCounts, Manifest
 
 if TYPE_CHECKING:
     import logging
@@ -133,16 +129,7 @@ class MergedExport:
 
         :param max_results: the most items returned.
         """
-        items: list[dict[str, Any]] = []
-        for block in self._latest():
-            if len(items) + len(block) > max_results:
-                raise AirflowFailException(
-                    f"Batch {self.batch_id} and its rounds have more than max_xcom_results={max_results} results: "
-                    "set output_uri (e.g. s3://bucket/prefix or file:///path) to export them to object storage."
-                )
-            items.extend(record.item for record in block.records)
-            if self.usage is not None:
-                self.usage.add(block)
+        items = xcom_items(self._latest(), max_results, self.usage, f"Batch {self.batch_id} and its rounds have")
         self.log.info("Batch %s and %d round(s): returning %d results", self.batch_id, len(self.rows) - 1, len(items))
         self._report_usage()
         return items
@@ -163,21 +150,21 @@ class MergedExport:
         :param results_per_file: items per file (None: one file).
         :param compression: ``"gzip"`` or None.
         """
-        root = storage_path(output_uri.rstrip("/"), output_conn_id)
-        folder = export_folder(root, self.batch_id)
-        progress = ExportProgress(self.log, self.batch_id)
+        out = ShardOutput(
+            output_uri,
+            output_conn_id,
+            self.batch_id,
+            self.log,
+            results_per_file=results_per_file,
+            compression=compression,
+            usage=self.usage,
+        )
+        progress = out.progress
         succeeded = 0
-        with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs):
-            writer = ShardWriter(folder, items_per_file=results_per_file, compression=compression)
-            try:
-                for block in self._latest():
-                    writer.write_block(block)
-                    progress.add(len(block), len(block.jsonl) + 1)
-                    succeeded += self.usage.add(block) if self.usage is not None else block.succeeded()
-                shards = writer.finish()
-            except BaseException:
-                writer.abort()
-                raise
+        with out.errors(), out.shards() as writer:
+            for block in self._latest():
+                succeeded += out.write(writer, block)
+            shards = writer.finish()
         progress.report("exported")
         expected = self.batches[0].request_counts.total
         last = self.batches[-1]
@@ -185,7 +172,7 @@ class MergedExport:
             batch_id=self.batch_id,
             provider=self.provider,
             status=last.status,
-            output_uri=plain_uri(folder),
+            output_uri=out.uri,
             output_conn_id=output_conn_id,
             shards=shards,
             counts=ExportCounts(
@@ -210,8 +197,7 @@ class MergedExport:
                 f"{expected:,}",
                 f"{progress.items:,}",
             )
-        with storage_errors("output_uri", plain_uri(folder), "output_conn_id", root.fs):
-            self.log.info("Batch %s and its rounds: manifest at %s", self.batch_id, write_manifest(folder, manifest))
+        out.write_manifest(manifest, f"Batch {self.batch_id} and its rounds")
         return manifest
 
     def _report_usage(self) -> dict[str, Any] | None:

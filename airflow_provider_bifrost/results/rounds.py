@@ -42,6 +42,15 @@ def id_digest(custom_id: Any) -> int:
     return digest(custom_id if isinstance(custom_id, str) else str(custom_id))
 
 
+def id_digests(custom_ids: Iterable[Any]) -> Iterator[int]:
+    """
+    The :func:`id_digest` of each ``custom_id``, without a function call per id.
+
+    :param custom_ids: the ids, as items carry them.
+    """
+    return digests(value if isinstance(value, str) else str(value) for value in custom_ids)
+
+
 def failing_items(blocks: Iterable[tuple[RecordBlock, bool]]) -> dict[int, str | None]:
     """
     Every item of a batch by the digest of its ``custom_id``: None when it succeeded, else why it did not.
@@ -103,7 +112,7 @@ class SortedDigests:
     def __init__(self, values: Iterable[int]) -> None:
         with DigestRuns() as runs:
             runs.extend(values)
-            self._sorted = array("Q", _unique(runs.sorted()))
+            self._sorted = array("Q", unique(runs.sorted()))
 
     @classmethod
     def of_ids(cls, custom_ids: Iterable[Any]) -> SortedDigests:
@@ -112,7 +121,7 @@ class SortedDigests:
 
         :param custom_ids: the ids.
         """
-        return cls(digests(value if isinstance(value, str) else str(value) for value in custom_ids))
+        return cls(id_digests(custom_ids))
 
     def __len__(self) -> int:
         return len(self._sorted)
@@ -154,7 +163,12 @@ class StillFailing:
         return {"requests": sum(reasons.values()), "reasons": reasons, "first_ids": self.first}
 
 
-def _unique(values: Iterator[int]) -> Iterator[int]:
+def unique(values: Iterator[int]) -> Iterator[int]:
+    """
+    Sorted values without their repeats.
+
+    :param values: the values, sorted.
+    """
     previous = None
     for value in values:
         if value != previous:
