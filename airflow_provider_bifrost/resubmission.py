@@ -28,7 +28,7 @@ import msgspec
 from airflow_provider_bifrost.exceptions import BifrostConfigError, BifrostNotFoundError, BifrostTransportError
 from airflow_provider_bifrost.idempotency import find_earlier_batch, round_tag, tagged, task_instance_tag
 from airflow_provider_bifrost.jobs.source import line_request
-from airflow_provider_bifrost.outcome.status import BatchState, done_requests, unsuccessful_requests
+from airflow_provider_bifrost.outcome.status import done_requests, has_results, unsuccessful_requests
 from airflow_provider_bifrost.results.export import ResultsExport
 from airflow_provider_bifrost.results.records import missing_reason
 from airflow_provider_bifrost.results.rounds import failing_items, split_round
@@ -238,7 +238,7 @@ class BatchRounds:
         for row in table:
             batch = self.hook.get_batch(row["batch_id"], self.provider)
             row["status"] = batch.status
-            readable = batch.state is BatchState.SUCCEEDED or batch.status in self.profile.partial_statuses
+            readable = has_results(batch.status, self.profile.partial_statuses)
             export = ResultsExport(
                 self.hook, batch, self.provider, self.profile, include_errors=True, log=self.log, count_usage=False
             )

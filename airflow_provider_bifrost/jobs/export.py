@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bifrost.jobs.ids import DigestRuns, compare, digests
 from airflow_provider_bifrost.jobs.rounds import retried_digests
-from airflow_provider_bifrost.outcome.status import BatchState
+from airflow_provider_bifrost.outcome.status import has_results
 from airflow_provider_bifrost.results.export import ResultsExport, ShardOutput, xcom_items
 from airflow_provider_bifrost.results.rounds import StillFailing, id_digest, id_digests, unique
 from airflow_provider_bifrost.results.usage import UsageCounter, describe
@@ -78,7 +78,7 @@ class JobExport:
             assert part.batch_id is not None
             batch = self.hook.get_batch(part.batch_id, self.job.provider)
             part.status, part.request_counts = batch.status, batch.request_counts.model_dump(exclude_none=True)
-            readable = batch.state is BatchState.SUCCEEDED or batch.status in self.profile.partial_statuses
+            readable = has_results(batch.status, self.profile.partial_statuses)
             if not readable:
                 self.log.warning(
                     "Job %s %s: batch %s ended %s, no results",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_bifrost.jobs.ids import DigestRuns, digest
 from airflow_provider_bifrost.jobs.source import RequestSource, line_custom_id
 from airflow_provider_bifrost.jobs.split import make_plan
-from airflow_provider_bifrost.outcome.status import BatchState
+from airflow_provider_bifrost.outcome.status import has_results
 from airflow_provider_bifrost.results.export import ResultsExport
 from airflow_provider_bifrost.results.records import missing_reason
 from airflow_provider_bifrost.results.rounds import failing_items, split_round
@@ -75,7 +75,7 @@ def part_blocks(hook: BifrostHook, state: JobState, profile: ProviderProfile, pa
     assert part.batch_id is not None
     batch = hook.get_batch(part.batch_id, state.provider)
     part.status, part.request_counts = batch.status, batch.request_counts.model_dump(exclude_none=True)
-    readable = batch.state is BatchState.SUCCEEDED or batch.status in profile.partial_statuses
+    readable = has_results(batch.status, profile.partial_statuses)
     export = ResultsExport(hook, batch, state.provider, profile, include_errors=True, log=log, count_usage=False)
     return batch, export if readable else None
 

@@ -14,7 +14,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,17 @@ def is_terminal(status: str | None) -> bool:
 def is_success(status: str | None) -> bool:
     """Whether the batch finished in a state whose results can be fetched."""
     return batch_state(status) is BatchState.SUCCEEDED
+
+
+def has_results(status: str | None, partial_statuses: Collection[str]) -> bool:
+    """
+    Whether a finished batch has results to read: it succeeded, or it ended in one of its provider's partial
+    statuses (an OpenAI batch that expired keeps what it did produce). The one rule of every export and round.
+
+    :param status: the batch's status.
+    :param partial_statuses: its provider's (``ProviderProfile.partial_statuses``).
+    """
+    return is_success(status) or status in partial_statuses
 
 
 def unsuccessful_requests(counts: Mapping[str, Any]) -> int:

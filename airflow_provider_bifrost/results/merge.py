@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bifrost.outcome.status import BatchState
+from airflow_provider_bifrost.outcome.status import BatchState, has_results
 from airflow_provider_bifrost.results.export import ResultsExport, ShardOutput, xcom_items
 from airflow_provider_bifrost.results.records import missing_reason
 from airflow_provider_bifrost.results.rounds import SortedDigests, StillFailing, id_digest
@@ -83,21 +83,22 @@ class MergedExport:
         export.usage = self.usage  # one count over every round
         return export
 
-    def _readable(self, batch: Batch) -> bool:
-        return batch.state is BatchState.SUCCEEDED or batch.status in self.profile.partial_statuses
-
     def _latest(self) -> Iterator[RecordBlock]:
         """Every round's items in blocks, oldest round first, less those a later round answered again."""
         later: list[SortedDigests] = []
         for batch in self.batches[1:]:  # the later rounds' ids, read first, newest kept last
-            blocks = self._export(batch).blocks(lean=True) if self._readable(batch) else iter(())
+            blocks = (
+                self._export(batch).blocks(lean=True)
+                if has_results(batch.status, self.profile.partial_statuses)
+                else iter(())
+            )
             later.append(SortedDigests(id_digest(b.custom_id(i)) for b, _ in blocks for i in range(len(b))))
         self.parse_errors = self.from_error_file = 0
         for number, batch in enumerate(self.batches):
             newer = later[number:]
             reasons: Counter[str] = Counter()
             results = resubmitted = 0
-            export = self._export(batch) if self._readable(batch) else None
+            export = self._export(batch) if has_results(batch.status, self.profile.partial_statuses) else None
             for block, from_errors in export.blocks(lean=True) if export is not None else ():
                 results += len(block)
                 reasons.update(reason for status in block.statuses() if (reason := status.failure) is not None)
