@@ -29,16 +29,18 @@ def test_create_inline_batch_walks_the_timeline(emu: EmulatorClient, http: httpx
     assert batch["metadata"] == {"dag_run": "r1"}
     assert batch["request_counts"] == {"total": 4, "completed": 0, "failed": 0}
     assert batch["input_file_id"].startswith("file-")
-    seen: list[str] = []
+    # Every phase is seen in order (a poll slowed by a busy machine may skip a short one: what each phase
+    # looks like is read without the clock in test_each_provider_walks_its_own_statuses).
+    phases = ["validating", "in_progress", "finalizing", "completed"]
+    seen = [batch["status"]]
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and seen[-1] != "completed":
         current = get_batch(http, batch["id"])
-        if not seen or seen[-1] != current["status"]:
+        if seen[-1] != current["status"]:
             seen.append(current["status"])
-        if current["status"] == "completed":
-            break
         time.sleep(0.02)
-    assert seen == ["validating", "in_progress", "finalizing", "completed"]
+    assert seen == sorted(seen, key=phases.index)
+    assert seen[-1] == "completed"
     assert current["request_counts"] == {"total": 4, "completed": 4, "failed": 0}
     stamps = [current[key] for key in ("created_at", "in_progress_at", "finalizing_at", "completed_at")]
     assert stamps == sorted(stamps)
@@ -61,14 +63,14 @@ def test_create_inline_batch_walks_the_timeline(emu: EmulatorClient, http: httpx
 def test_each_provider_walks_its_own_statuses(
     emu: EmulatorClient, http: httpx.Client, provider: str, statuses: list[str]
 ) -> None:
-    batch = emu.add_batch(provider, 4, timeline=(0.15, 0.3, 0.15))
+    # One batch per point of a (10 s, 10 s, 10 s) timeline, set there by its age: what each phase looks like
+    # on this provider, read without racing the clock.
     seen: list[str] = []
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and (not seen or seen[-1] != statuses[-1]):
+    for age in (0, 15, 25, 35):
+        batch = emu.add_batch(provider, 4, timeline=(10, 10, 10), age=age)
         status = get_batch(http, batch["id"], provider)["status"]
         if not seen or seen[-1] != status:
             seen.append(status)
-        time.sleep(0.02)
     assert seen == statuses
 
 
