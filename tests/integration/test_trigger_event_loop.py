@@ -20,14 +20,16 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 TRIGGERS = 100
-SLOW_CALLBACK = 0.2  # seconds: asyncio debug mode reports any callback that runs longer
+LATENCY = 0.5  # seconds the gateway takes to answer: a call that blocked the loop would stall it this long
+SLOW_CALLBACK = 0.4  # seconds: asyncio debug mode reports any callback that runs longer (far above the
+# machine's own noise, a collection included, and still below what one blocking gateway call costs)
 
 
 @pytest.fixture(scope="module")
 def slow_gateway() -> Iterator[EmulatorClient]:
-    """An emulator in its own process (not sharing our GIL) adding 100 ms to every gateway call."""
+    """An emulator in its own process (not sharing our GIL) adding :data:`LATENCY` to every gateway call."""
     with run_emulator(subprocess=True) as emulator:
-        emulator.configure(latency=0.1)
+        emulator.configure(latency=LATENCY)
         yield emulator
 
 
@@ -54,7 +56,7 @@ async def run_fleet(emulator: EmulatorClient, batch_ids: list[str]) -> tuple[lis
         return payload
 
     async def flip_all_later() -> None:
-        await asyncio.sleep(2.0)  # a few poll rounds
+        await asyncio.sleep(3.0)  # a few poll rounds
         for batch_id in batch_ids:
             await asyncio.to_thread(emulator.set_status, batch_id, "completed")
 
