@@ -46,6 +46,7 @@ from airflow_provider_bifrost.hooks.http import (
     araise_for_error,
     build_async_client,
     build_client,
+    build_download_client,
     quiet_request_log,
     raise_for_error,
 )
@@ -185,15 +186,21 @@ class BifrostHook(BaseHook):
         """The sync HTTP client (created on first use)."""
         return build_client(self.settings)
 
+    @cached_property
+    def download_client(self) -> httpx.Client:
+        """The sync HTTP client of streamed downloads (created on first use): the same client on another
+        connection pool (:func:`~airflow_provider_bifrost.hooks.http.build_download_client`)."""
+        return build_download_client(self.settings)
+
     def get_conn(self) -> httpx.Client:
         """The sync HTTP client, configured for the gateway."""
         return self.client
 
     def close(self) -> None:
-        """Close the sync client."""
-        if "client" in self.__dict__:
-            self.client.close()
-            del self.__dict__["client"]
+        """Close the sync clients."""
+        for name in ("client", "download_client"):
+            if name in self.__dict__:
+                self.__dict__.pop(name).close()
 
     async def aclose(self) -> None:
         """Close the hook's own async client (a shared one is closed by its last lease)."""
@@ -232,10 +239,12 @@ class BifrostHook(BaseHook):
         retry: RetryPolicy | None = None,
         **request: Any,
     ) -> httpx.Response:
-        """One request with the retry policy; the response has been checked (and read unless streaming)."""
+        """One request with the retry policy; the response has been checked (and read unless streaming: a
+        streamed response comes from the download client)."""
+        client = self.download_client if stream else self.client
 
         def attempt() -> httpx.Response:
-            response = self.client.send(self.client.build_request(method, path, **request), stream=True)
+            response = client.send(client.build_request(method, path, **request), stream=True)
             raise_for_error(response)
             if not stream:
                 try:
