@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import IO
 
 import fsspec
 from airflow.sdk import ObjectStoragePath
@@ -118,6 +119,20 @@ def list_folder(folder: ObjectStoragePath) -> list[ObjectStoragePath]:
         return list(folder.iterdir())
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def open_to_write(path: ObjectStoragePath) -> IO[bytes]:
+    """
+    ``path`` opened for writing bytes on its filesystem, its lineage reported once as it is opened.
+    ``ObjectStoragePath.open`` reports it on every ``write`` call instead (``str(path)`` each time: a
+    twentieth of a big export's CPU).
+
+    :param path: the file to write.
+    """
+    from airflow.sdk.lineage import get_hook_lineage_collector
+
+    get_hook_lineage_collector().add_output_asset(context=path, uri=str(path))
+    return path.fs.open(path.path, mode="wb")
 
 
 def plain_uri(path: ObjectStoragePath) -> str:

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Literal, Protocol
 
-from airflow_provider_bifrost.storage.paths import list_folder, plain_uri, prepare_folder
+from airflow_provider_bifrost.storage.paths import list_folder, open_to_write, plain_uri, prepare_folder
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -159,7 +159,7 @@ class ShardWriter:
     def _open(self) -> None:
         name = shard_name(len(self.shards), self.compression)
         self._temp = self.folder / f".{name}.{self._attempt}.tmp"
-        self._raw = self._temp.open("wb")
+        self._raw = open_to_write(self._temp)
         if self.compression == "gzip":  # the header names the final file, so every attempt writes the same bytes
             original = name.removesuffix(".gz")
             self._sink = gzip.GzipFile(original, "wb", GZIP_LEVEL, self._raw, mtime=0)  # type: ignore[assignment]

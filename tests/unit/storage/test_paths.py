@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from airflow_provider_bifrost.exceptions import BifrostConfigError
-from airflow_provider_bifrost.storage.paths import export_folder, folder_name, storage_path
+from airflow_provider_bifrost.storage.paths import export_folder, folder_name, open_to_write, storage_path
 from airflow_provider_bifrost.storage.shards import SHARD_PATTERN, shard_name
 from airflow_provider_bifrost.validation import validate_id
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MALFORMED = ["..", ".", " x", "x\n", "", "   ", "\x00x", "x\x7f", "None", "null"]
 ODD_BUT_VALID = ["batch_1", "b%2e%2e%2f", "~", "$HOME", ".hidden", "b:c", "b?x=1", "b#frag", "ü-batch"]
@@ -73,3 +78,19 @@ def test_shard_names_come_from_the_index_only() -> None:
         "part-99999.jsonl.gz",
     ]
     assert all(SHARD_PATTERN.match(name) for name in names)
+
+
+def test_a_written_file_reports_its_lineage_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ObjectStoragePath.open reports lineage on every write call; the export's files report it once."""
+    import airflow.sdk.lineage as lineage
+
+    collector = lineage.HookLineageCollector()
+    monkeypatch.setattr(lineage, "get_hook_lineage_collector", lambda: collector)
+    path = storage_path(f"file://{tmp_path}/part-00000.jsonl")
+    with open_to_write(path) as sink:
+        for line in (b'{"custom_id":"a"}\n', b'{"custom_id":"b"}\n', b'{"custom_id":"c"}\n'):
+            sink.write(line)
+    assert (tmp_path / "part-00000.jsonl").read_bytes().count(b"\n") == 3
+    (output,) = collector.collected_assets.outputs
+    assert output.asset.uri.endswith("/part-00000.jsonl")
+    assert output.count == 1
