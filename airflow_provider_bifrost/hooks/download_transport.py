@@ -15,6 +15,7 @@ whole: it carries downloads (GETs), never uploads.
 
 from __future__ import annotations
 
+import http.client
 import ssl
 import warnings
 from http.client import RemoteDisconnected
@@ -24,6 +25,7 @@ import httpx
 import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    IncompleteRead,
     InsecureRequestWarning,
     NewConnectionError,
     ProtocolError,
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
 #: Bytes read from a response at a time.
 READ_CHUNK = 64 * 1024
+BODY_CUT_SHORT = "peer closed connection without sending complete message body"
 
 
 def httpx_error(exc: BaseException) -> httpx.TransportError:
@@ -60,6 +63,13 @@ def httpx_error(exc: BaseException) -> httpx.TransportError:
     if isinstance(exc, ProtocolError):
         if isinstance(reason, ConnectionResetError):
             return httpx.ReadError(str(reason))
+        # A body cut short, in h11's words (what the error messages and the docs quote).
+        if isinstance(reason, IncompleteRead):  # urllib3's: a Content-Length body
+            return httpx.RemoteProtocolError(
+                f"{BODY_CUT_SHORT} (received {reason.partial} bytes, expected {reason.partial + reason.expected})"
+            )
+        if isinstance(reason, http.client.IncompleteRead) or exc.args[:1] == ("Response ended prematurely",):
+            return httpx.RemoteProtocolError(f"{BODY_CUT_SHORT} (incomplete chunked read)")
         return httpx.RemoteProtocolError(str(exc))
     if isinstance(exc, OSError):
         return httpx.ReadError(str(exc))

@@ -11,14 +11,11 @@ import errors are read from a real ``DagBag``.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import errno
-import ipaddress
 import json
 import os
 import re
 import socket
-import ssl
 import threading
 import time
 import uuid
@@ -44,6 +41,7 @@ from airflow_provider_bifrost.version_compat import (
     TaskDeferred,
 )
 from tests.catalogue.cases import CASES, CONN, DOC, FAILED, IMPORT_ERROR, RETRY, SUCCESS, render_doc
+from tests.unit.hooks.loopback import self_signed_context
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -319,32 +317,7 @@ class _QuietServer(ThreadingHTTPServer):
 @pytest.fixture(scope="module")
 def self_signed_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An https server on loopback with a freshly made self-signed certificate; its URL."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    context = self_signed_context(tmp_path_factory.mktemp("tls"))
     server = _QuietServer(("127.0.0.1", 0), _Quiet)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, name="self-signed-gateway", daemon=True)

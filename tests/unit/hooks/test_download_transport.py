@@ -21,16 +21,19 @@ from airflow_provider_bifrost.exceptions import BifrostRateLimitError, BifrostSe
 from airflow_provider_bifrost.hooks.download_transport import Urllib3Transport
 from airflow_provider_bifrost.hooks.http import build_client, build_download_client, raise_for_error
 from airflow_provider_bifrost.hooks.retry import tls_hint
-from tests.unit.hooks.gateway_doubles import SECRET, settings
-from tests.unit.hooks.test_transport import (
+from tests.unit.hooks.gateway_doubles import settings
+from tests.unit.hooks.loopback import (
+    BROKEN_ANSWERS,
     answer,
+    answer_once,
     bad_request,
+    check_credentials_stayed_home,
+    cut_chunked,
     cut_short,
-    garbage,
     hang_up,
     read_request,
-    self_signed,  # noqa: F401 - the fixture, shared
-    silent,
+    redirect_once,
+    self_signed,  # noqa: F401 - the fixture
 )
 
 if TYPE_CHECKING:
@@ -99,20 +102,24 @@ def test_an_error_response_is_the_same_error(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", TRANSPORTS)
-@pytest.mark.parametrize(
-    ("handler", "error"),
-    [
-        (hang_up, httpx.RemoteProtocolError),
-        (cut_short, httpx.RemoteProtocolError),
-        (silent, httpx.ReadTimeout),
-        (garbage, httpx.RemoteProtocolError),
-    ],
-)
+@pytest.mark.parametrize(("handler", "error"), BROKEN_ANSWERS)
 def test_a_broken_answer_is_the_same_httpx_error(kind: str, handler: Any, error: type[Exception]) -> None:
     with server(handler) as url, pytest.raises(error) as info:
         get(kind, f"{url}/v1/batches/b1", timeout=0.5)
     assert isinstance(info.value, httpx.TransportError)
     assert info.value.request.url.path == "/v1/batches/b1"
+
+
+@pytest.mark.parametrize("handler", [cut_short, cut_chunked])
+def test_a_body_cut_short_says_what_httpx_says(handler: Any) -> None:
+    """The messages the hook's errors quote (and the docs show) are the same through either transport."""
+    messages = []
+    for kind in TRANSPORTS:
+        with server(handler) as url, pytest.raises(httpx.RemoteProtocolError) as info:
+            get(kind, f"{url}/v1/batches/b1")
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("peer closed connection without sending complete message body (")
 
 
 @pytest.mark.parametrize("kind", TRANSPORTS)
@@ -180,28 +187,8 @@ def test_a_body_read_to_its_end_frees_its_connection_and_a_body_left_unread_clos
 @pytest.mark.parametrize("kind", TRANSPORTS)
 def test_credentials_never_follow_a_redirect_to_another_origin(kind: str) -> None:
     seen: list[dict[str, str]] = []
-
-    async def elsewhere(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen.append(await read_request(reader))
-        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{"id": "b1"}\n')
-        await writer.drain()
-        writer.close()
-
-    with server(elsewhere) as other:
-
-        async def moved(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            seen.append(await read_request(reader))
-            writer.write(f"HTTP/1.1 302 Found\r\nLocation: {other}/v1/batches/b1\r\nContent-Length: 0\r\n\r\n".encode())
-            await writer.drain()
-            writer.close()
-
-        with server(moved) as url:
-            gateway = settings(base_url=url)
-            with build_download_client(gateway) if kind == "urllib3" else build_client(gateway) as client:
-                response = client.get("/v1/batches/b1", params={"provider": "openai"})
-    assert response.json() == {"id": "b1"}
-    first, second = seen
-    assert first["x-bf-vk"] == SECRET and first["authorization"] == "Bearer tok"
-    assert "x-bf-vk" not in second and "authorization" not in second
-    assert second["x-bf-dim-team"] == "data"
-    assert second["request-line"] == "GET /v1/batches/b1 HTTP/1.1"
+    with server(answer_once(seen)) as other, server(redirect_once(seen, other)) as url:
+        gateway = settings(base_url=url)
+        with build_download_client(gateway) if kind == "urllib3" else build_client(gateway) as client:
+            response = client.get("/v1/batches/b1", params={"provider": "openai"})
+    check_credentials_stayed_home(seen, response)
