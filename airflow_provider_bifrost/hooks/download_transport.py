@@ -50,9 +50,9 @@ def httpx_error(exc: BaseException) -> httpx.TransportError:
     if isinstance(exc, NewConnectionError):  # before ConnectTimeoutError, its base class
         return httpx.ConnectError(str(exc.__cause__ or exc.__context__ or exc))
     if isinstance(exc, ConnectTimeoutError):
-        return httpx.ConnectTimeout(str(exc) or "timed out connecting")
+        return httpx.ConnectTimeout("timed out")  # the socket's words, as httpcore passes them on
     if isinstance(exc, ReadTimeoutError):
-        return httpx.ReadTimeout(str(exc) or "timed out reading the response")
+        return httpx.ReadTimeout("timed out")
     if isinstance(exc, SSLError):
         # The TLS library's own words (CERTIFICATE_VERIFY_FAILED, WRONG_VERSION_NUMBER...), as httpx reports
         # them: retry.tls_hint reads them.
@@ -70,6 +70,9 @@ def httpx_error(exc: BaseException) -> httpx.TransportError:
             )
         if isinstance(reason, http.client.IncompleteRead) or exc.args[:1] == ("Response ended prematurely",):
             return httpx.RemoteProtocolError(f"{BODY_CUT_SHORT} (incomplete chunked read)")
+        if isinstance(reason, http.client.BadStatusLine):  # not HTTP at all (another service on the port)
+            line = bytearray(str(reason.args[0]).rstrip("\r\n").encode("latin-1", "replace"))
+            return httpx.RemoteProtocolError(f"illegal status line: {line!r}")
         return httpx.RemoteProtocolError(str(exc))
     if isinstance(exc, OSError):
         return httpx.ReadError(str(exc))
