@@ -18,7 +18,6 @@ from __future__ import annotations
 import http.client
 import ssl
 import warnings
-from http.client import RemoteDisconnected
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -58,7 +57,7 @@ def httpx_error(exc: BaseException) -> httpx.TransportError:
         # them: retry.tls_hint reads them.
         return httpx.ConnectError(str(exc))
     reason = exc.args[1] if isinstance(exc, ProtocolError) and len(exc.args) > 1 else exc
-    if isinstance(reason, RemoteDisconnected):  # before ConnectionResetError, one of its base classes
+    if isinstance(reason, http.client.RemoteDisconnected):  # before ConnectionResetError, one of its base classes
         return httpx.RemoteProtocolError("Server disconnected without sending a response.")
     if isinstance(exc, ProtocolError):
         if isinstance(reason, ConnectionResetError):

@@ -45,30 +45,29 @@ async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     writer.close()
 
 
-async def cut_short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await read_request(reader)
-    writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"id": "b1"')
-    await writer.drain()
-    writer.close()
+def sends(raw: bytes) -> Any:
+    """A handler that reads the request, sends ``raw`` and hangs up."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(raw)
+        await writer.drain()
+        writer.close()
+
+    return handle
 
 
-async def cut_chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await read_request(reader)
-    writer.write(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n{"id": "b1"\r\n')
-    await writer.drain()
-    writer.close()
+#: A Content-Length body cut short.
+cut_short = sends(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"id": "b1"')
+#: A chunked body cut short.
+cut_chunked = sends(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n{"id": "b1"\r\n')
+#: Not HTTP at all (another service on the port).
+garbage = sends(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
 
 
 async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await read_request(reader)
     await asyncio.sleep(5)
-    writer.close()
-
-
-async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await read_request(reader)
-    writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
-    await writer.drain()
     writer.close()
 
 
