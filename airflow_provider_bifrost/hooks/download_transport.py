@@ -35,8 +35,9 @@ from urllib3.exceptions import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-#: Bytes read from a response at a time.
-READ_CHUNK = 64 * 1024
+#: Bytes asked of urllib3 at a time, and the least the body yields at a time (but for its last piece): urllib3
+#: yields a chunked body one HTTP chunk at a time (often 8-64 KB), and whoever reads the body pays per piece.
+READ_CHUNK = 512 * 1024
 BODY_CUT_SHORT = "peer closed connection without sending complete message body"
 
 
@@ -87,12 +88,21 @@ class _Body(httpx.SyncByteStream):
         self._complete = False
 
     def __iter__(self) -> Iterator[bytes]:
+        pending: list[bytes] = []
+        size = 0
         try:
-            yield from self._response.stream(READ_CHUNK, decode_content=False)
+            for chunk in self._response.stream(READ_CHUNK, decode_content=False):
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= READ_CHUNK:
+                    yield chunk if len(pending) == 1 else b"".join(pending)
+                    pending, size = [], 0
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             error = httpx_error(exc)
             error.request = self._request
             raise error from exc
+        if pending:
+            yield b"".join(pending)
         self._complete = True
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from airflow_provider_bifrost.exceptions import BifrostRateLimitError, BifrostServerError
-from airflow_provider_bifrost.hooks.download_transport import Urllib3Transport
+from airflow_provider_bifrost.hooks.download_transport import READ_CHUNK, Urllib3Transport
 from airflow_provider_bifrost.hooks.http import build_client, build_download_client, raise_for_error
 from airflow_provider_bifrost.hooks.retry import tls_hint
 from tests.unit.hooks.gateway_doubles import settings
@@ -139,8 +139,12 @@ def test_an_untrusted_certificate_says_so(kind: str, self_signed: ssl.SSLContext
     assert response.json() == {}
 
 
+#: What :func:`keep_alive` answers: 32 KB HTTP chunks, more than two of the download transport's reads.
+KEEP_ALIVE_CHUNKS = 2 * READ_CHUNK // (32 * 1024) + 3
+
+
 def keep_alive(connections: list[int]) -> Any:
-    """Answer every request of a connection with a 64 KB chunked body; count the connections."""
+    """Answer every request of a connection with a body of :data:`KEEP_ALIVE_CHUNKS` chunks; count the connections."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections.append(1)
@@ -149,7 +153,7 @@ def keep_alive(connections: list[int]) -> Any:
             while True:
                 await read_request(reader)
                 writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-                for _ in range(2):
+                for _ in range(KEEP_ALIVE_CHUNKS):
                     writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                 writer.write(b"0\r\n\r\n")
                 await writer.drain()
@@ -162,16 +166,29 @@ def keep_alive(connections: list[int]) -> Any:
 @pytest.mark.parametrize("kind", TRANSPORTS)
 def test_a_body_read_to_its_end_frees_its_connection_and_a_body_left_unread_closes_it(kind: str) -> None:
     connections: list[int] = []
+    size = KEEP_ALIVE_CHUNKS * 32 * 1024
     with server(keep_alive(connections)) as url, httpx.Client(transport=transport(kind), timeout=5) as client:
         for _ in range(3):
             with client.stream("GET", f"{url}/v1/files/f1/content") as response:
-                assert sum(len(chunk) for chunk in response.iter_bytes()) == 64 * 1024
+                assert sum(len(chunk) for chunk in response.iter_bytes()) == size
         assert len(connections) == 1
         with client.stream("GET", f"{url}/v1/files/f1/content") as response:
             next(response.iter_bytes())  # the rest is never read: the connection cannot be reused
         with client.stream("GET", f"{url}/v1/files/f1/content") as response:
-            assert sum(len(chunk) for chunk in response.iter_bytes()) == 64 * 1024
+            assert sum(len(chunk) for chunk in response.iter_bytes()) == size
     assert len(connections) == 2
+
+
+def test_the_urllib3_body_comes_in_pieces_of_at_least_one_read_however_small_the_http_chunks() -> None:
+    with (
+        server(keep_alive([])) as url,
+        httpx.Client(transport=transport("urllib3"), timeout=5) as client,
+        client.stream("GET", f"{url}/v1/files/f1/content") as response,
+    ):
+        pieces = [len(piece) for piece in response.iter_raw()]
+    assert sum(pieces) == KEEP_ALIVE_CHUNKS * 32 * 1024
+    assert len(pieces) == 3  # two whole reads of 32 KB chunks, then the rest
+    assert all(size >= READ_CHUNK for size in pieces[:-1]) and 0 < pieces[-1] < READ_CHUNK
 
 
 @pytest.mark.parametrize("kind", TRANSPORTS)
