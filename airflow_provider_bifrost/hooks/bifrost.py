@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection, ObjectStoragePath
 
     from airflow_provider_bifrost.providers import ProviderProfile
+    from airflow_provider_bifrost.results.records import ItemStatus
 
 STREAM_CHUNK = 256 * 1024
 #: Request URLs an async hook keeps built (a wait asks for the same one again and again).
@@ -399,7 +400,7 @@ class BifrostHook(BaseHook):
         return self._batch_results(batch_id, provider, lean=False)
 
     def iter_batch_result_lines(
-        self, batch_id: str, provider: str | None = None, *, usage: bool = False
+        self, batch_id: str, provider: str | None = None, *, usage: type[ItemStatus] | None = None
     ) -> BatchResults:
         """
         Every result of a finished batch for writing out: iterate ``.records()`` for each item's JSON line
@@ -408,11 +409,14 @@ class BifrostHook(BaseHook):
 
         :param batch_id: the batch id.
         :param provider: the batch's provider; defaults to the connection's ``default_provider``.
-        :param usage: also decode each item's token usage, in the same pass (for ``results.usage``).
+        :param usage: also decode each item's token usage, in the same pass, into this struct (for
+            ``results.usage``: ``UsageCounter.struct_for``).
         """
         return self._batch_results(batch_id, provider, lean=True, usage=usage)
 
-    def _batch_results(self, batch_id: str, provider: str | None, *, lean: bool, usage: bool = False) -> BatchResults:
+    def _batch_results(
+        self, batch_id: str, provider: str | None, *, lean: bool, usage: type[ItemStatus] | None = None
+    ) -> BatchResults:
         path = batch_path(batch_id, "/results")
         params = {"provider": self.resolve_provider(provider)}
 
@@ -420,8 +424,8 @@ class BifrostHook(BaseHook):
         def open_page(after: str | None) -> Iterator[Iterator[bytes]]:
             response = self._send("GET", path, params={**params, **({"after": after} if after else {})}, stream=True)
             try:
-                # As the connection delivers them: the parsers take chunks of any size, and re-chunking would
-                # copy every byte once more (a fifth of the export's CPU at 100 MB).
+                # As the download transport delivers them (pieces of at least 512 KB): the parsers take chunks of
+                # any size, and re-chunking here would copy every byte once more.
                 yield response.iter_bytes()
             finally:
                 response.close()

@@ -17,6 +17,7 @@ the start or, if a span grows past :data:`MAX_SPAN`, from where this one stopped
 from __future__ import annotations
 
 import re
+from functools import cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,6 @@ import msgspec
 from airflow_provider_bifrost.exceptions import BifrostProtocolError
 from airflow_provider_bifrost.results.ijson_parser import parse_with_ijson
 from airflow_provider_bifrost.results.records import ItemStatus, RecordBlock, ResultRecord, ResultsPage
-from airflow_provider_bifrost.results.usage import UsageStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -40,9 +40,13 @@ HEAD_LIMIT = 1024 * 1024
 MAX_SPAN = 16 * 1024 * 1024
 _decode = msgspec.json.Decoder().decode
 _decode_lines = msgspec.json.Decoder().decode_lines
-_decode_status_lines = msgspec.json.Decoder(ItemStatus).decode_lines
-_decode_usage_lines = msgspec.json.Decoder(UsageStatus).decode_lines
 _encode = msgspec.json.Encoder().encode
+
+
+@cache
+def lines_decoder(struct: type[ItemStatus]) -> Callable[[bytes], list[Any]]:
+    """Decode JSON lines into ``struct`` (:class:`ItemStatus` or a subclass): one decoder per struct."""
+    return msgspec.json.Decoder(struct).decode_lines
 
 
 def read_head(chunks: Iterator[bytes]) -> tuple[bytes, re.Match[bytes] | None]:
@@ -89,7 +93,7 @@ def _all_at_once(region: bytes, page: ResultsPage, decode_lines: Callable[[bytes
     between two tokens), and an item that does not start with ``custom_id`` leaves two items on one line joined
     by a comma: either way the decode fails. Lines that decode to as many values as there are lines are then
     one item each. ``decode_lines`` decodes the items, or, lean, only what an export needs of each
-    (:class:`ItemStatus`, or :class:`UsageStatus` when it also counts usage).
+    (:class:`ItemStatus`, or a struct of :mod:`.usage_structs` when it also counts usage).
     """
     if b"\n" in region or b"\r" in region:
         return None
@@ -114,7 +118,7 @@ def parse_compact(
     page: ResultsPage,
     *,
     lean: bool = False,
-    usage: bool = False,
+    usage: type[ItemStatus] | None = None,
 ) -> Iterator[RecordBlock]:
     """
     Yield the items of a compact results document in blocks, in order; fill ``page`` as it goes.
@@ -125,9 +129,10 @@ def parse_compact(
     :param chunks: the rest of the body.
     :param page: receives the top-level fields and the count.
     :param lean: records decode their item only when asked (for writing lines out).
-    :param usage: lean records also carry the items' token usage (:class:`UsageStatus`).
+    :param usage: lean records also carry the items' token usage, decoded into this struct (see
+        :mod:`.usage_structs`).
     """
-    decode_lines = (_decode_usage_lines if usage else _decode_status_lines) if lean else _decode_lines
+    decode_lines = lines_decoder(usage or ItemStatus) if lean else _decode_lines
     for name, value in prefix.items():
         page.set_field(name, value)
     buf = head[match.end() :]

@@ -18,11 +18,15 @@ from airflow_provider_bifrost.results.ijson_parser import parse_with_ijson
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from airflow_provider_bifrost.results.records import RecordBlock, ResultRecord, ResultsPage
+    from airflow_provider_bifrost.results.records import ItemStatus, RecordBlock, ResultRecord, ResultsPage
 
 
 def iter_result_blocks(
-    chunks: Iterable[bytes], page: ResultsPage, *, lean: bool = False, usage: bool = False
+    chunks: Iterable[bytes],
+    page: ResultsPage,
+    *,
+    lean: bool = False,
+    usage: type[ItemStatus] | None = None,
 ) -> Iterator[RecordBlock]:
     """
     Yield the items of one results document in blocks (:class:`RecordBlock`), in document order; fill
@@ -33,7 +37,8 @@ def iter_result_blocks(
     :param page: receives ``batch_id``, ``has_more``, ``next_cursor``, ``extra_fields`` and the count;
         complete once the iterator is exhausted.
     :param lean: records may decode their item only when asked (faster when only lines are needed).
-    :param usage: lean records also carry the items' token usage (see :mod:`.usage`).
+    :param usage: lean records also carry the items' token usage, decoded into this struct (see
+        :mod:`.usage_structs`).
     :raises BifrostProtocolError: the body is not a results document, or it ends mid-document.
     """
     stream = iter(chunks)

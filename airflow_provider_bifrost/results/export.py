@@ -341,7 +341,8 @@ class ResultsExport:
             )
             return None
         if lean:
-            return self.hook.iter_batch_result_lines(self.batch_id, self.provider, usage=self.usage is not None)
+            usage = self.usage.struct_for(self.batch.endpoint) if self.usage is not None else None
+            return self.hook.iter_batch_result_lines(self.batch_id, self.provider, usage=usage)
         return self.hook.iter_batch_result_dicts(self.batch_id, self.provider)
 
     def _report_usage(self) -> dict[str, Any] | None:

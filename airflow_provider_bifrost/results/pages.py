@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from airflow_provider_bifrost.hooks.retry import RetryPolicy
+    from airflow_provider_bifrost.results.records import ItemStatus
 
 
 class BatchResults(Iterator[dict[str, Any]]):
@@ -36,7 +37,8 @@ class BatchResults(Iterator[dict[str, Any]]):
     :param retry: the retry policy (attempt budget and backoff) for broken streams.
     :param what: the request, for messages.
     :param lean: records decode their item only when asked (for writing lines out).
-    :param usage: lean records also carry the items' token usage (see :mod:`.usage`).
+    :param usage: lean records also carry the items' token usage, decoded into this struct (see
+        :mod:`.usage_structs`).
     """
 
     def __init__(
@@ -46,7 +48,7 @@ class BatchResults(Iterator[dict[str, Any]]):
         retry: RetryPolicy,
         what: str,
         lean: bool = False,
-        usage: bool = False,
+        usage: type[ItemStatus] | None = None,
     ) -> None:
         self._open_page = open_page
         self._retry = retry

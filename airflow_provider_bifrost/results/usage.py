@@ -26,10 +26,12 @@ only, and its ``completion_tokens`` leaves out the thinking tokens, which are bi
 the prompt counts them. An answer whose body has none of these (a Bedrock model other than Claude, say) is
 counted in ``without_usage``.
 
-The export decodes each item once, into :class:`UsageStatus`: :class:`~.records.ItemStatus` (what the export
-needs anyway) plus the fields above, and msgspec skips everything else at C speed. Items that were decoded
-whole (the ijson parser, the error file, XCom) are converted into the same struct, so one loop
-(:meth:`UsageCounter.add`) applies the rules to both.
+The export decodes each item once, into a struct of :mod:`.usage_structs`: :class:`~.records.ItemStatus` (what
+the export needs anyway) plus the fields above, and msgspec skips everything else at C speed. Items that were
+decoded whole (the ijson parser, the error file, XCom) are converted into the same struct, so one loop
+(:meth:`UsageCounter._count`) applies the rules to both; batches of OpenAI's chat usage alone are decoded into
+a leaner struct and counted by a loop of that shape's rule alone (:meth:`UsageCounter._count_chat`), which
+hands any block it does not fit to the first.
 
 Prices are in US dollars per million tokens, per model: ``{"input": ..., "output": ..., "cached_input": ...,
 "cache_write_input": ...}``, the last two optional (checked by
@@ -47,7 +49,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from airflow_provider_bifrost.results.records import ItemResponse, ItemResult, ItemStatus, item_succeeded
+from airflow_provider_bifrost.results.records import item_succeeded
+from airflow_provider_bifrost.results.usage_structs import ChatUsageStatus, UsageStatus, usage_struct
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -58,65 +61,8 @@ if TYPE_CHECKING:
 OUTPUT_FROM_TOTAL = frozenset({"gemini"})
 
 
-class TokenDetails(msgspec.Struct, gc=False):
-    """OpenAI's ``prompt_tokens_details`` / ``input_tokens_details``."""
-
-    cached_tokens: int | None = None
-
-
-class TokenUsage(msgspec.Struct, gc=False):
-    """A ``usage`` object: OpenAI's (chat or Responses), Anthropic's, or the gateway's flattened Gemini one."""
-
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-    prompt_tokens_details: TokenDetails | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    input_tokens_details: TokenDetails | None = None
-    cache_read_input_tokens: int | None = None
-    cache_creation_input_tokens: int | None = None
-
-
-class UsageMetadata(msgspec.Struct, gc=False):
-    """Vertex's ``usageMetadata``."""
-
-    promptTokenCount: int | None = None  # the wire's names
-    candidatesTokenCount: int | None = None
-    cachedContentTokenCount: int | None = None
-    thoughtsTokenCount: int | None = None
-    toolUsePromptTokenCount: int | None = None
-
-
-class AnswerBody(msgspec.Struct, gc=False):
-    """A response body (or Anthropic's ``result.message``): its model and usage."""
-
-    model: str | None = None
-    usage: TokenUsage | None = None
-    modelVersion: str | None = None
-    usageMetadata: UsageMetadata | None = None
-
-
-class UsageResponse(ItemResponse, gc=False):
-    """``response`` with its body's usage."""
-
-    body: AnswerBody | None = None
-
-
-class UsageResult(ItemResult, gc=False):
-    """``result`` with its message's usage."""
-
-    message: AnswerBody | None = None
-
-
-class UsageStatus(ItemStatus, gc=False):
-    """:class:`ItemStatus` plus what usage counting reads, decoded in the same pass."""
-
-    response: UsageResponse | None = None
-    result: UsageResult | None = None
-
-
 _convert = msgspec.convert
+_decode_usage_lines = msgspec.json.Decoder(UsageStatus).decode_lines
 
 
 @dataclass
@@ -188,7 +134,8 @@ class UsageCounter:
         self.provider = provider
         #: Answers (succeeded items) in which no usage was found.
         self.without_usage = 0
-        self._output_from_total = (base or provider) in OUTPUT_FROM_TOTAL
+        self._base = base or provider
+        self._output_from_total = self._base in OUTPUT_FROM_TOTAL
         # model -> [requests, input, cached input, cache writes, output]; the last model's row is kept at hand.
         self._rows: dict[str | None, list[int]] = {}
         self._model: str | None = None
@@ -204,19 +151,32 @@ class UsageCounter:
                 counts.add(ModelUsage(*row))
         return models
 
+    def struct_for(self, endpoint: str | None) -> type[UsageStatus] | type[ChatUsageStatus]:
+        """
+        The struct the export's lean path should decode a batch's items into (:func:`.usage_structs.usage_struct`).
+
+        :param endpoint: the batch's endpoint, if known.
+        """
+        return usage_struct(self._base, endpoint)
+
     def add(self, block: RecordBlock) -> int:
         """
         Count a block's usage; return how many of its items succeeded (:attr:`ItemStatus.succeeded`, which the
         count asks of each item anyway: the export takes its success count from here rather than visit every
         item twice).
 
-        :param block: result items, decoded as :class:`UsageStatus` (the export's lean path) or as dicts.
+        :param block: result items, decoded as a struct of :meth:`struct_for` (the export's lean path) or as
+            dicts.
         """
         decoded = block.decoded()
         if not decoded:
             return 0
-        if type(decoded[0]) is UsageStatus:  # a block is decoded one way throughout
+        kind = type(decoded[0])  # a block is decoded one way throughout
+        if kind is UsageStatus:
             return self._count(decoded)
+        if kind is ChatUsageStatus:
+            succeeded = self._count_chat(decoded)
+            return succeeded if succeeded is not None else self._count(_decode_usage_lines(block.jsonl))
         return self.add_items(decoded if type(decoded[0]) is dict else [record.item for record in block.records])
 
     def add_items(self, items: Iterable[dict[str, Any]]) -> int:
@@ -301,6 +261,41 @@ class UsageCounter:
         _add_row(row, requests, inputs, cached, writes, outputs)
         self._model, self._row = model, row
         self.without_usage += without
+        return succeeded
+
+    def _count_chat(self, statuses: list[ChatUsageStatus]) -> int | None:
+        """
+        :meth:`_count` for items of OpenAI's chat usage alone (its first rule): how many succeeded, or None, having
+        counted nothing, when an item does not fit (no chat usage, or a ``result``) and the block needs
+        :meth:`_count`.
+        """
+        model, row = self._model, self._row
+        rows: list[tuple[list[int], int, int, int, int]] = []  # the finished models' sums, added at the end
+        requests = inputs = cached = outputs = succeeded = 0
+        for status in statuses:
+            succeeded += status.succeeded
+            response = status.response
+            body = response.body if response is not None else None
+            if body is None or status.result is not None:
+                return None
+            usage = body.usage
+            if usage is None or usage.prompt_tokens is None:
+                return None
+            if body.model != model:
+                rows.append((row, requests, inputs, cached, outputs))
+                requests = inputs = cached = outputs = 0
+                model = body.model
+                row = self._rows.setdefault(model, [0, 0, 0, 0, 0])
+            requests += 1
+            inputs += usage.prompt_tokens
+            outputs += usage.completion_tokens or 0
+            details = usage.prompt_tokens_details
+            if details is not None and details.cached_tokens:
+                cached += details.cached_tokens
+        rows.append((row, requests, inputs, cached, outputs))
+        for sums in rows:
+            _add_row(sums[0], sums[1], sums[2], sums[3], 0, sums[4])
+        self._model, self._row = model, row
         return succeeded
 
     def report(self, prices: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, Any]:

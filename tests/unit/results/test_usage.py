@@ -11,7 +11,8 @@ import pytest
 
 from airflow_provider_bifrost.results.document import iter_result_blocks
 from airflow_provider_bifrost.results.records import RecordBlock, ResultRecord, ResultsPage, item_succeeded
-from airflow_provider_bifrost.results.usage import ModelUsage, UsageCounter, UsageStatus, describe
+from airflow_provider_bifrost.results.usage import ModelUsage, UsageCounter, describe
+from airflow_provider_bifrost.results.usage_structs import ChatUsageStatus, UsageStatus
 from airflow_provider_bifrost.testing.emulator.results import BatchContent, token_usage
 from airflow_provider_bifrost.testing.emulator.state import BatchSpec, EmulatorState
 from tests.unit.results.test_document import chunked
@@ -25,12 +26,15 @@ def document(items: list[dict[str, Any]], *, compact: bool = True) -> bytes:
     return json.dumps({"batch_id": "b", "results": items, "has_more": False}, separators=separators).encode()
 
 
-def count(body: bytes, provider: str, *, chunk_size: int = 4096, lean: bool = True) -> tuple[dict[str, Any], int]:
-    """Parse a document as the export does (lean: decoded into :class:`UsageStatus`) and count its usage;
-    the report, and the successes the counter saw."""
+def count(
+    body: bytes, provider: str, *, chunk_size: int = 4096, lean: bool = True, struct: type[Any] = UsageStatus
+) -> tuple[dict[str, Any], int]:
+    """Parse a document as the export does (lean: decoded into ``struct``) and count its usage; the report, and
+    the successes the counter saw."""
     counter = UsageCounter(provider)
     succeeded = 0
-    for block in iter_result_blocks(chunked(body, chunk_size), ResultsPage(), lean=lean, usage=lean):
+    blocks = iter_result_blocks(chunked(body, chunk_size), ResultsPage(), lean=lean, usage=struct if lean else None)
+    for block in blocks:
         succeeded += counter.add(block)
     return counter.report(), succeeded
 
@@ -193,7 +197,7 @@ def test_each_shape_by_hand(provider: str, item: dict[str, Any], model: str, exp
 
 
 def test_the_export_decodes_each_item_once_into_the_usage_struct() -> None:
-    blocks = list(iter_result_blocks([document([OPENAI_CHAT, ANTHROPIC])], ResultsPage(), lean=True, usage=True))
+    blocks = list(iter_result_blocks([document([OPENAI_CHAT, ANTHROPIC])], ResultsPage(), lean=True, usage=UsageStatus))
     decoded = [d for block in blocks for d in block.decoded()]
     assert [type(d) for d in decoded] == [UsageStatus, dict]  # the last item is parsed with the array's end
     status = decoded[0]
@@ -267,6 +271,76 @@ def test_the_ijson_path_counts_the_same_as_the_fast_path(
     full, _ = count(body, provider, lean=False)  # the compact parser decoding whole items (XCom's way)
     assert slow == fast == full and slow_succeeded == fast_succeeded
     assert fast["total"]["requests"] > 0
+
+
+# -- the leaner struct of OpenAI's chat usage ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "endpoint", "expected"),
+    [
+        ("openai", "/v1/chat/completions", ChatUsageStatus),
+        ("azure", "/v1/embeddings", ChatUsageStatus),
+        ("openai", "/v1/completions", ChatUsageStatus),
+        ("openai", "/v1/responses", UsageStatus),
+        ("openai", "/v1/messages", UsageStatus),
+        ("openai", None, UsageStatus),
+        ("anthropic", "/v1/chat/completions", UsageStatus),
+        ("gemini", "/v1/chat/completions", UsageStatus),
+    ],
+)
+def test_only_openai_style_chat_batches_decode_the_leaner_struct(
+    provider: str, endpoint: str | None, expected: type
+) -> None:
+    assert UsageCounter(provider).struct_for(endpoint) is expected
+    # a custom provider decodes as its base does
+    custom = UsageCounter("my-gateway", "openai").struct_for(endpoint)
+    assert custom is UsageCounter("openai").struct_for(endpoint)
+
+
+@pytest.mark.parametrize(("provider", "endpoint", "style", "model"), EMULATED)
+def test_the_leaner_struct_counts_what_the_general_one_does_on_every_shape(
+    provider: str, endpoint: str | None, style: str, model: str
+) -> None:
+    """Chat-shaped documents are counted by the chat loop; any other shape goes back to the general loop."""
+    body = emulated_document(provider, endpoint, requests=300, failed=9)
+    chat = count(body, provider, chunk_size=5000, struct=ChatUsageStatus)
+    assert chat == count(body, provider, chunk_size=5000)
+    assert chat[0]["total"]["requests"] > 0
+
+
+def chat_item(i: int, model: str, prompt: int, completion: int, cached: int | None) -> dict[str, Any]:
+    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion}
+    if cached is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    body = {"id": f"c{i}", "model": model, "choices": [], "usage": usage}
+    return {"custom_id": f"r{i}", "response": {"status_code": 200, "body": body}}
+
+
+def test_the_chat_loop_keeps_models_apart_and_hands_odd_blocks_to_the_general_loop() -> None:
+    rng = random.Random(7)
+    items: list[dict[str, Any]] = []
+    expected: dict[str, dict[str, int]] = {}
+    for i in range(600):
+        model = rng.choice(["gpt-4o-mini", "gpt-4o", "gpt-4o-mini"])
+        prompt, completion, cached = rng.randrange(9, 90), rng.randrange(90), rng.choice([None, 0, rng.randrange(9)])
+        items.append(chat_item(i, model, prompt, completion, cached))
+        row = expected.setdefault(model, usage(0, 0, 0, 0, 0))
+        for name, value in zip(COUNTS, (1, prompt, cached or 0, 0, completion), strict=True):
+            row[name] += value
+    for chunk_size in (900, 50_000):
+        report, succeeded = count(document(items), "openai", chunk_size=chunk_size, struct=ChatUsageStatus)
+        assert totals(report) == expected and succeeded == 600
+    # Answers the chat struct cannot hold, among chat answers: a Responses-style usage, an answer without usage,
+    # a failure, an Anthropic-style result. Their blocks are counted by the general rules: the same totals.
+    odd = [OPENAI_RESPONSES, {"custom_id": "x", "response": {"status_code": 200, "body": {"text": "hi"}}}]
+    odd += [{"custom_id": "f", "response": {"status_code": 500, "body": {"error": {"message": "down"}}}}, ANTHROPIC]
+    mixed = items[:250] + odd + items[250:]
+    for chunk_size in (900, 50_000):
+        chat = count(document(mixed), "openai", chunk_size=chunk_size, struct=ChatUsageStatus)
+        general = count(document(mixed), "openai", chunk_size=chunk_size)
+        assert chat == general
+        assert chat[0]["without_usage"] == 1 and chat[1] == 603
 
 
 # -- models, answers without usage, odd values ---------------------------------------------------
