@@ -70,12 +70,14 @@ with DAG(
     @task(inlets=[REVIEW_RESULTS])
     def summarize(triggering_asset_events: Any = None, inlet_events: Any = None) -> dict[str, Any]:
         """The export of the event that started this run (the newest one in a manual run), counted."""
-        events = triggering_asset_events.get(REVIEW_RESULTS) if triggering_asset_events else None
-        event = events[-1] if events else inlet_events[REVIEW_RESULTS][-1]
+        started_by = triggering_asset_events.get(REVIEW_RESULTS) if triggering_asset_events else None
+        event = started_by[-1] if started_by else inlet_events[REVIEW_RESULTS][-1]
         extra = event.extra  # the manifest's key figures: counts, usage, batches, manifest_uri...
         manifest = read_manifest(extra["manifest_uri"], extra["output_conn_id"])
         answered = sum(item_succeeded(item) for item in iter_result_items(manifest))
-        print(f"{extra['job_id']}: {extra['counts']['results']} results, {answered} answered ({extra['usage']})")
+        which = "the event that started this run" if started_by else "the newest event"
+        print(f"{extra['job_id']} ({which}): {extra['counts']['results']} results, {answered} answered")
+        print(f"usage: {extra['usage']}")
         return {"job_id": extra["job_id"], "results": extra["counts"]["results"], "answered": answered}
 
     summarize()
