@@ -601,6 +601,9 @@ class BifrostHook(BaseHook):
                     await response.aread()
                 finally:
                     await response.aclose()
+                # httpx's response and its bound stream refer to each other: left so, every poll's response
+                # (and the ~20 objects it holds) waits for the garbage collector. The body is read: let go.
+                response.stream = httpx.ByteStream(b"")
                 return response
 
         return await self.retry_policy.acall(f"{method} {path}", attempt)

@@ -28,6 +28,8 @@ from airflow_provider_bifrost.hooks.bifrost import BifrostHook
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import httpx
+
     from airflow_provider_bifrost.testing.emulator import EmulatorClient
 
     from .conftest import RecordedSleeps
@@ -199,6 +201,37 @@ def test_aget_batch(emulator: EmulatorClient, make_hook: MakeHook) -> None:
             await hook.aclose()
 
     assert asyncio.run(fetch()) == "completed"
+
+
+def test_a_status_checks_response_is_freed_at_once_not_left_to_the_garbage_collector(
+    emulator: EmulatorClient, make_hook: MakeHook
+) -> None:
+    """A thousand waits poll in one triggerer: a response that outlives its poll in a reference cycle makes
+    full collections long enough to stall the event loop (see docs/performance.md)."""
+    import asyncio
+    import gc
+    import weakref
+
+    seeded = emulator.add_batch("openai", requests=2, manual=True)
+
+    async def poll() -> list[weakref.ref[httpx.Response]]:
+        hook = make_hook()
+        try:
+            async with hook.shared_async_client():
+                path, params = f"/v1/batches/{seeded['id']}", {"provider": "openai"}
+                responses = [await hook._asend("GET", path, params=params) for _ in range(3)]
+                assert [response.json()["id"] for response in responses] == [seeded["id"]] * 3
+                return [weakref.ref(response) for response in responses]
+        finally:
+            await hook.aclose()
+
+    gc.collect()
+    gc.disable()
+    try:
+        refs = asyncio.run(poll())
+        assert [ref() for ref in refs] == [None, None, None]  # freed by their reference counts alone
+    finally:
+        gc.enable()
 
 
 def test_a_triggers_status_checks_log_no_info_line_per_request(
