@@ -17,7 +17,6 @@ the start or, if a span grows past :data:`MAX_SPAN`, from where this one stopped
 from __future__ import annotations
 
 import re
-from functools import cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,13 @@ import msgspec
 
 from airflow_provider_bifrost.exceptions import BifrostProtocolError
 from airflow_provider_bifrost.results.ijson_parser import parse_with_ijson
-from airflow_provider_bifrost.results.records import ItemStatus, RecordBlock, ResultRecord, ResultsPage
+from airflow_provider_bifrost.results.records import (
+    ItemStatus,
+    RecordBlock,
+    ResultRecord,
+    ResultsPage,
+    lines_decoder,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -41,12 +46,6 @@ MAX_SPAN = 16 * 1024 * 1024
 _decode = msgspec.json.Decoder().decode
 _decode_lines = msgspec.json.Decoder().decode_lines
 _encode = msgspec.json.Encoder().encode
-
-
-@cache
-def lines_decoder(struct: type[ItemStatus]) -> Callable[[bytes], list[Any]]:
-    """Decode JSON lines into ``struct`` (:class:`ItemStatus` or a subclass): one decoder per struct."""
-    return msgspec.json.Decoder(struct).decode_lines
 
 
 def read_head(chunks: Iterator[bytes]) -> tuple[bytes, re.Match[bytes] | None]:

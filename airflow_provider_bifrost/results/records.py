@@ -8,9 +8,13 @@ the one rule of why it did not and whether that is worth another try (:attr:`Ite
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: Why a request did not succeed, when another try may well succeed: its batch expired or was cancelled before
 #: it ran, the provider was rate limited, failed on its side or timed out; and a request that has no result at
@@ -165,6 +169,16 @@ def item_status(item: dict[str, Any]) -> ItemStatus:
         result=ItemResult(result.get("type")) if isinstance(result, dict) else None,
         error=ItemError(error.get("code"), error.get("message")) if isinstance(error, dict) else None,
     )
+
+
+@cache
+def lines_decoder(struct: type[ItemStatus]) -> Callable[[bytes], list[Any]]:
+    """
+    Decode JSON lines into ``struct`` (:class:`ItemStatus` or a subclass): one decoder per struct.
+
+    :param struct: what each line is decoded into.
+    """
+    return msgspec.json.Decoder(struct).decode_lines
 
 
 def item_succeeded(item: dict[str, Any]) -> bool:

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from airflow_provider_bifrost.results.records import item_succeeded
+from airflow_provider_bifrost.results.records import item_succeeded, lines_decoder
 from airflow_provider_bifrost.results.usage_structs import ChatUsageStatus, UsageStatus, usage_struct
 
 if TYPE_CHECKING:
@@ -62,7 +62,6 @@ OUTPUT_FROM_TOTAL = frozenset({"gemini"})
 
 
 _convert = msgspec.convert
-_decode_usage_lines = msgspec.json.Decoder(UsageStatus).decode_lines
 
 
 @dataclass
@@ -176,7 +175,7 @@ class UsageCounter:
             return self._count(decoded)
         if kind is ChatUsageStatus:
             succeeded = self._count_chat(decoded)
-            return succeeded if succeeded is not None else self._count(_decode_usage_lines(block.jsonl))
+            return succeeded if succeeded is not None else self._count(lines_decoder(UsageStatus)(block.jsonl))
         return self.add_items(decoded if type(decoded[0]) is dict else [record.item for record in block.records])
 
     def add_items(self, items: Iterable[dict[str, Any]]) -> int:
