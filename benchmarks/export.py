@@ -13,7 +13,7 @@ lookup, the operator's run-time imports and Airflow's one-time object-storage se
 discovery, paid once per task process by any ``ObjectStoragePath`` user) are not timed; that setup is
 printed on its own line.
 Consumers run against the emulator in another process, with ~1 KB result items (OpenAI's chat completions,
-the shape whose usage costs the most to decode; ``--provider`` picks another). Run
+the commonest batches; ``--provider`` picks another shape). Run
 ``python benchmarks/export.py [--sizes 10000,100000,400000] [--usage-pairs 5] [--json results.json]``.
 """
 
