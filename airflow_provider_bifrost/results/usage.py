@@ -176,7 +176,7 @@ class UsageCounter:
         if kind is ChatUsageStatus:
             succeeded = self._count_chat(decoded)
             return succeeded if succeeded is not None else self._count(lines_decoder(UsageStatus)(block.jsonl))
-        return self.add_items(decoded if type(decoded[0]) is dict else [record.item for record in block.records])
+        return self.add_items(decoded if kind is dict else [record.item for record in block.records])
 
     def add_items(self, items: Iterable[dict[str, Any]]) -> int:
         """
@@ -292,8 +292,8 @@ class UsageCounter:
             if details is not None and details.cached_tokens:
                 cached += details.cached_tokens
         rows.append((row, requests, inputs, cached, outputs))
-        for sums in rows:
-            _add_row(sums[0], sums[1], sums[2], sums[3], 0, sums[4])
+        for model_row, model_requests, model_inputs, model_cached, model_outputs in rows:
+            _add_row(model_row, model_requests, model_inputs, model_cached, 0, model_outputs)
         self._model, self._row = model, row
         return succeeded
 
