@@ -28,16 +28,27 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
 
 
 class _Server(uvicorn.Server):
-    """A uvicorn server that reports when it accepts connections."""
+    """
+    A uvicorn server that reports when it accepts connections, and closes the emulator's state when it stops:
+    stopped by SIGTERM, uvicorn raises the signal again once it has shut down, which ends the process before
+    the code after ``run()`` does.
+    """
 
-    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None], on_stop: Callable[[], None]) -> None:
         super().__init__(config)
         self._on_ready = on_ready
+        self._on_stop = on_stop
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
             self._on_ready()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().shutdown(sockets)
+        finally:
+            self._on_stop()
 
 
 def _bind(host: str, port: int) -> tuple[socket.socket, str]:
@@ -69,7 +80,7 @@ def _server(
         proxy_headers=False,
         timeout_graceful_shutdown=2,
     )
-    return _Server(config, on_ready)
+    return _Server(config, on_ready, state.close)
 
 
 def serve(

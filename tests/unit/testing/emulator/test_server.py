@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
+from typing import TYPE_CHECKING
+
 import httpx
 import pytest
 
 from airflow_provider_bifrost.testing.emulator import EmulatorConfig, run_emulator
 from tests.unit.testing.emulator.helpers import INSTANT, get_batch, results
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_subprocess_mode() -> None:
@@ -26,3 +32,17 @@ def test_subprocess_ids_differ_between_runs_unless_seeded() -> None:
 
     assert first_id(None) != first_id(None)
     assert first_id(EmulatorConfig(seed=5)) == first_id(EmulatorConfig(seed=5))
+
+
+@pytest.mark.parametrize("subprocess", [True, False], ids=["subprocess", "thread"])
+def test_a_stopped_emulator_leaves_no_files_behind(
+    subprocess: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped by SIGTERM, uvicorn ends the child process as soon as it has shut down: the emulator's folder
+    of uploaded files must be gone by then."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the child's temporary folders
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # this process's
+    with run_emulator(subprocess=subprocess) as emu:
+        emu.add_batch("openai", 3)
+        assert len(list(tmp_path.glob("bifrost-emulator-*"))) == 1
+    assert list(tmp_path.glob("bifrost-emulator-*")) == []
